@@ -1,0 +1,196 @@
+"""Checkpoint I/O in HuggingFace's layout: `config.json` + `model.safetensors` (or `pytorch_model.bin`).
+
+Our module names are chosen to read well (`attention_norm`, `feed_forward.up`); HF's are historical
+(`attention.output.LayerNorm`, `intermediate.dense`). HF_NAMES below is the one table that translates
+between them; every other name (word_embeddings, pooler.dense, classifier, ...) is the same in both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import BertConfig
+
+logger = logging.getLogger("bert")
+
+# our module name -> HF module name ({i} = layer index). Parameters (.weight / .bias) keep their names.
+HF_NAMES = {
+    "embeddings.norm": "embeddings.LayerNorm",
+    "encoder.layers.{i}.attention.query": "encoder.layer.{i}.attention.self.query",
+    "encoder.layers.{i}.attention.key": "encoder.layer.{i}.attention.self.key",
+    "encoder.layers.{i}.attention.value": "encoder.layer.{i}.attention.self.value",
+    "encoder.layers.{i}.attention.output": "encoder.layer.{i}.attention.output.dense",
+    "encoder.layers.{i}.attention_norm": "encoder.layer.{i}.attention.output.LayerNorm",
+    "encoder.layers.{i}.feed_forward.up": "encoder.layer.{i}.intermediate.dense",
+    "encoder.layers.{i}.feed_forward.down": "encoder.layer.{i}.output.dense",
+    "encoder.layers.{i}.feed_forward_norm": "encoder.layer.{i}.output.LayerNorm",
+    "mlm_head.transform": "cls.predictions.transform.dense",
+    "mlm_head.norm": "cls.predictions.transform.LayerNorm",
+    "mlm_head": "cls.predictions",  # the vocabulary bias: mlm_head.bias <-> cls.predictions.bias
+    "nsp_head": "cls.seq_relationship",
+}
+
+# Keys a checkpoint may carry that hold nothing to load: position-id buffers, and the MLM decoder, which
+# is tied to the word embeddings (its bias is cls.predictions.bias under another name).
+IGNORED_KEYS = re.compile(r"(^|\.)embeddings\.(position_ids|token_type_ids)$|^cls\.predictions\.decoder\.weight$")
+DECODER_BIAS_ALIAS = ("cls.predictions.decoder.bias", "cls.predictions.bias")
+
+# Modules that some BERT classes have and others lack. A checkpoint may carry them for a class without
+# them (a pretraining checkpoint loaded for classification), and a class may find them missing (a fresh
+# classifier): both are normal, and reported, not errors.
+HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.", "pooler.", "bert.pooler.")
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def hf_name(our_key: str) -> str:
+    """'bert.encoder.layers.3.feed_forward.up.weight' -> 'bert.encoder.layer.3.intermediate.dense.weight'"""
+    prefix = "bert." if our_key.startswith("bert.") else ""
+    module, param = our_key[len(prefix):].rsplit(".", 1)
+    template = re.sub(r"\.\d+\.", ".{i}.", module, count=1)
+    layer = re.search(r"\.(\d+)\.", module)
+    if template in HF_NAMES:
+        module = HF_NAMES[template].format(i=layer.group(1) if layer else "")
+    return f"{prefix}{module}.{param}"
+
+
+def normalise_legacy_name(key: str) -> str:
+    """Old TF-converted checkpoints call LayerNorm's parameters gamma and beta."""
+    return re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key))
+
+
+def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
+    """A local directory, or a HF Hub model id (e.g. 'bert-base-uncased') downloaded to the local cache."""
+    local = Path(path)
+    if local.is_dir():
+        return local
+    looks_like_hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", str(path)) and not str(path).startswith(".")
+    if local.exists() or not looks_like_hub_id:
+        raise FileNotFoundError(f"{path}: not a checkpoint directory")
+    try:
+        from huggingface_hub import snapshot_download
+        return Path(snapshot_download(str(path), allow_patterns=[
+            "config.json", "model.safetensors", "pytorch_model.bin", "vocab.txt", "tokenizer.json",
+            "tokenizer_config.json"]))
+    except Exception as e:  # network, auth, or unknown repo: one clear line
+        raise FileNotFoundError(f"{path}: no such local directory, and downloading it from the HF Hub "
+                                f"failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+    for name in WEIGHT_FILES:
+        file = directory / name
+        if file.exists():
+            if name.endswith(".safetensors"):
+                return load_file(file)
+            return torch.load(file, map_location="cpu", weights_only=True)
+    raise FileNotFoundError(f"{directory}: no {' or '.join(WEIGHT_FILES)} in the checkpoint directory")
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path), then rename over `path`: a crash leaves the old file or the new, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class PretrainedMixin:
+    """Weight initialisation, `from_pretrained` and `save_pretrained` for every BERT class."""
+
+    config: BertConfig
+
+    def init_weights(self) -> None:
+        """BERT's initialisation (as in Google's code and HF): N(0, 0.02) weights, zero biases, LayerNorm
+        as the identity, and a zero vector for [PAD] so padding starts out contributing nothing."""
+        std = self.config.initializer_range
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=std)
+                if module.padding_idx is not None:
+                    nn.init.zeros_(module.weight[module.padding_idx])
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **config_overrides):
+        """Load a BERT checkpoint in HF layout (a directory, or a Hub id); `config_overrides` change the
+        config first, e.g. `num_labels=3` for a fresh 3-way classifier."""
+        directory = resolve_checkpoint_dir(path)
+        if not (directory / "config.json").exists():
+            raise FileNotFoundError(f"{directory}: no config.json in the checkpoint directory")
+        config = BertConfig.from_json_file(directory / "config.json").with_overrides(**config_overrides)
+        model = cls(config)
+        load_hf_state_dict(model, read_state_dict(directory), source=str(directory))
+        return model.eval()
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write config.json + model.safetensors in HF layout, each file atomically."""
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = self.config.with_overrides(architectures=[type(self).__name__])
+        state = {hf_name(k): v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write(directory / "model.safetensors", lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+        atomic_write(directory / "config.json", config.to_json_file)
+
+
+def load_hf_state_dict(model: nn.Module, checkpoint: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Copy a HF-named state dict into `model`, key by key, asserting every shape.
+
+    Accepts keys with or without the `bert.` prefix and legacy gamma/beta names. Heads the checkpoint lacks
+    are left freshly initialised and reported; heads the model lacks are skipped and reported. Anything else
+    that does not fit (an unknown key, a wrong shape, a missing encoder weight) is an error naming the key.
+    """
+    params = model.state_dict()
+    wanted = {hf_name(k): k for k in params}  # HF key -> our key
+    checkpoint = {normalise_legacy_name(k): v for k, v in checkpoint.items() if not IGNORED_KEYS.search(k)}
+    alias, canonical = DECODER_BIAS_ALIAS
+    if alias in checkpoint:
+        checkpoint.setdefault(canonical, checkpoint[alias])
+        del checkpoint[alias]
+
+    loaded, unused = set(), []
+    for key, tensor in checkpoint.items():
+        hf_key = next((k for k in (key, f"bert.{key}", key.removeprefix("bert.")) if k in wanted), None)
+        if hf_key is None:
+            if key.startswith(HEAD_PREFIXES) or key.removeprefix("bert.").startswith(HEAD_PREFIXES):
+                unused.append(key)
+                continue
+            raise ValueError(f"{source}: unexpected key {key!r} (not a BERT weight this model knows)")
+        target = params[wanted[hf_key]]
+        if tensor.shape != target.shape:
+            detail = ""
+            if hf_key.endswith("word_embeddings.weight"):
+                detail = f" (the checkpoint has {tensor.shape[0]} words; config.vocab_size is {target.shape[0]})"
+            raise ValueError(f"{source}: {key!r} has shape {tuple(tensor.shape)}, the model expects "
+                             f"{tuple(target.shape)}{detail}")
+        with torch.no_grad():
+            target.copy_(tensor)
+        loaded.add(hf_key)
+
+    missing = [k for k in wanted if k not in loaded]
+    missing_body = [k for k in missing if not k.removeprefix("bert.").startswith(HEAD_PREFIXES)]
+    if missing_body:
+        raise ValueError(f"{source}: missing weight(s) {', '.join(missing_body[:5])}"
+                         f"{' ...' if len(missing_body) > 5 else ''}")
+    if missing:
+        logger.warning("%s: newly initialised (not in the checkpoint): %s", source, ", ".join(missing))
+    if unused:
+        logger.warning("%s: not used by %s: %s", source, type(model).__name__, ", ".join(unused))

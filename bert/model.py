@@ -1,0 +1,201 @@
+"""The BERT encoder, block by block, as in Devlin et al. 2019 ("BERT: Pre-training of Deep Bidirectional
+Transformers for Language Understanding") and Vaswani et al. 2017 ("Attention Is All You Need").
+
+    input_ids (batch, seq) ──> Embeddings ──> EncoderLayer x L ──> last_hidden_state (batch, seq, hidden)
+                                                                         └─> Pooler([CLS]) ──> pooler_output
+
+Reading order: Embeddings, SelfAttention, FeedForward, EncoderLayer, Encoder, Pooler, BertModel.
+The task heads (MLM, NSP, classification, QA) are in bert/heads.py; loading and saving HF checkpoints in
+bert/checkpoint.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .checkpoint import PretrainedMixin
+from .config import BertConfig
+
+ACTIVATION_FUNCTIONS = {  # config.hidden_act -> module class
+    "gelu": nn.GELU,  # exact: x * Phi(x), as in Google's BERT code
+    "gelu_new": partial(nn.GELU, approximate="tanh"),
+    "gelu_pytorch_tanh": partial(nn.GELU, approximate="tanh"),
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+}
+
+
+class Embeddings(nn.Module):
+    """Token ids -> vectors: word + position + segment ("token type"), then LayerNorm and dropout.
+
+    BERT learns its position embeddings (one vector per position up to max_position_embeddings) instead of
+    using sinusoids. The token type embedding tells sentence A (0) from sentence B (1) in a pair.
+
+    (batch, seq) ids -> (batch, seq, hidden)
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        seq_len = input_ids.shape[1]
+        if seq_len > self.position_embeddings.num_embeddings:
+            raise ValueError(f"sequence length {seq_len} exceeds max_position_embeddings "
+                             f"({self.position_embeddings.num_embeddings})")
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        positions = torch.arange(seq_len, device=input_ids.device)  # (seq,), broadcast over the batch
+        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        x = x + self.position_embeddings(positions)  # (batch, seq, hidden)
+        return self.dropout(self.norm(x))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head scaled dot-product self-attention: every token looks at every (non-padding) token.
+
+    Each of the H heads attends in its own d = hidden/H dimensional subspace:
+        softmax(Q K^T / sqrt(d) + mask) V
+    computed by `F.scaled_dot_product_attention`, which picks a fused kernel (flash / memory-efficient on
+    GPU, a fused CPU kernel) instead of materialising the (seq x seq) score matrix in Python.
+
+    (batch, seq, hidden), key_mask (batch, 1, 1, seq) bool -> (batch, seq, hidden)
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.output = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout_prob = config.attention_probs_dropout_prob
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        split_heads = lambda t: rearrange(t, "b s (h d) -> b h s d", h=self.num_heads)  # noqa: E731
+        q, k, v = split_heads(self.query(x)), split_heads(self.key(x)), split_heads(self.value(x))
+        context = F.scaled_dot_product_attention(  # (batch, heads, seq, head_size)
+            q, k, v, attn_mask=key_mask, dropout_p=self.dropout_prob if self.training else 0.0)
+        return self.output(rearrange(context, "b h s d -> b s (h d)"))
+
+
+class FeedForward(nn.Module):
+    """The position-wise MLP: hidden -> intermediate (4x) -> GELU -> hidden, applied to each token alone.
+
+    (batch, seq, hidden) -> (batch, seq, hidden)
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.up = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = ACTIVATION_FUNCTIONS[config.hidden_act]()
+        self.down = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(self.activation(self.up(x)))
+
+
+class EncoderLayer(nn.Module):
+    """One Transformer block, post-LN as in the original paper:
+
+        x = LayerNorm(x + Dropout(SelfAttention(x)))
+        x = LayerNorm(x + Dropout(FeedForward(x)))
+
+    Post-LN (normalise *after* the residual add) is what BERT was trained with, so released weights only
+    work with it. It is also why BERT needs learning-rate warmup: early in training the un-normalised
+    residual path makes large updates unstable (Xiong et al. 2020, "On Layer Normalization in the
+    Transformer Architecture").
+
+    (batch, seq, hidden) -> (batch, seq, hidden)
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.attention = SelfAttention(config)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = FeedForward(config)
+        self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        x = self.attention_norm(x + self.dropout(self.attention(x, key_mask)))
+        return self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
+
+
+class Encoder(nn.Module):
+    """A stack of L identical EncoderLayers. (batch, seq, hidden) -> (batch, seq, hidden)"""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, key_mask)
+        return x
+
+
+class Pooler(nn.Module):
+    """Summarises a sequence as dense + tanh applied to its first token, [CLS].
+
+    [CLS] carries no word of its own, so through pretraining (NSP) it learns to gather what the pair means
+    as a whole; sentence-level heads (NSP, classification) read it through this layer.
+
+    (batch, seq, hidden) -> (batch, hidden)
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(hidden_states[:, 0]))
+
+
+@dataclass
+class BertOutput:
+    last_hidden_state: torch.Tensor  # (batch, seq, hidden)
+    pooler_output: torch.Tensor | None = None  # (batch, hidden); None without a pooler
+
+
+def key_padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(batch, seq) 1 = real token, 0 = padding -> (batch, 1, 1, seq) bool, True where a key may be attended.
+
+    Only keys are masked: a padding position's own output is computed but never read, so real positions
+    get exactly the same result whatever padding the batch carries.
+    """
+    if attention_mask is None:
+        return None
+    return rearrange(attention_mask.bool(), "b s -> b 1 1 s")
+
+
+class BertModel(PretrainedMixin, nn.Module):
+    """The bare encoder: embeddings, L encoder layers, and (optionally) the pooler.
+
+    input_ids, token_type_ids, attention_mask (batch, seq) ->
+        BertOutput(last_hidden_state (batch, seq, hidden), pooler_output (batch, hidden))
+    """
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__()
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.encoder = Encoder(config)
+        self.pooler = Pooler(config) if add_pooling_layer else None
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None) -> BertOutput:
+        hidden = self.encoder(self.embeddings(input_ids, token_type_ids), key_padding_mask(attention_mask))
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        return BertOutput(last_hidden_state=hidden, pooler_output=pooled)

@@ -1,0 +1,93 @@
+"""GLUE's metrics, written out so each formula is visible.
+
+Classification metrics take integer class ids; regression metrics take floats.
+All return plain Python floats. Degenerate inputs (a constant prediction, so a
+zero denominator) score 0.0, as scikit-learn and GLUE's own scorer do, rather
+than NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from finetune.tasks import GlueTask
+
+
+def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
+    """Fraction of predictions equal to the label."""
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    return float((predictions == labels).mean())
+
+
+def _binary_counts(predictions: Sequence[int], labels: Sequence[int]) -> tuple[int, int, int, int]:
+    """(true positives, false positives, false negatives, true negatives); class 1 is positive."""
+    p, y = np.asarray(predictions) == 1, np.asarray(labels) == 1
+    return int((p & y).sum()), int((p & ~y).sum()), int((~p & y).sum()), int((~p & ~y).sum())
+
+
+def f1(predictions: Sequence[int], labels: Sequence[int]) -> float:
+    """F1 of the positive class (1): harmonic mean of precision and recall,
+    written as 2 TP / (2 TP + FP + FN)."""
+    tp, fp, fn, _ = _binary_counts(predictions, labels)
+    denominator = 2 * tp + fp + fn
+    return 2 * tp / denominator if denominator else 0.0
+
+
+def matthews_corrcoef(predictions: Sequence[int], labels: Sequence[int]) -> float:
+    """Matthews correlation coefficient (CoLA's metric) for binary labels:
+
+        MCC = (TP*TN - FP*FN) / sqrt((TP+FP) (TP+FN) (TN+FP) (TN+FN))
+
+    It is the Pearson correlation of two 0/1 vectors, so always predicting
+    the majority class scores 0 however imbalanced the data.
+    """
+    tp, fp, fn, tn = _binary_counts(predictions, labels)
+    denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return (tp * tn - fp * fn) / denominator if denominator else 0.0
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson correlation: covariance over the product of standard deviations."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    dx, dy = x - x.mean(), y - y.mean()
+    denominator = math.sqrt(float((dx * dx).sum() * (dy * dy).sum()))
+    return float((dx * dy).sum()) / denominator if denominator else 0.0
+
+
+def ranks(x: Sequence[float]) -> np.ndarray:
+    """1-based ranks, with tied values sharing the mean of their ranks
+    (ranks([10, 20, 20, 30]) == [1, 2.5, 2.5, 4])."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    sorted_x = x[order]
+    result = np.empty(len(x), dtype=np.float64)
+    start = 0
+    while start < len(x):
+        end = start
+        while end + 1 < len(x) and sorted_x[end + 1] == sorted_x[start]:
+            end += 1
+        result[order[start:end + 1]] = (start + end) / 2 + 1  # mean of ranks start+1 .. end+1
+        start = end + 1
+    return result
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman correlation: the Pearson correlation of the ranks."""
+    return pearson(ranks(x), ranks(y))
+
+
+METRICS = {
+    "accuracy": accuracy,
+    "f1": f1,
+    "mcc": matthews_corrcoef,
+    "pearson": pearson,
+    "spearman": spearman,
+}
+
+
+def compute_metrics(task: GlueTask, predictions: Sequence, labels: Sequence) -> dict[str, float]:
+    """All of `task`'s metrics, e.g. {"f1": 0.88, "accuracy": 0.83} for MRPC."""
+    return {name: METRICS[name](predictions, labels) for name in task.metrics}
