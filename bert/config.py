@@ -27,6 +27,10 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
+def default_label_names(num_labels: int) -> dict[int, str]:
+    return {i: f"LABEL_{i}" for i in range(num_labels)}
+
+
 @dataclass
 class BertConfig:
     vocab_size: int = 30522
@@ -55,6 +59,8 @@ class BertConfig:
         if self.id2label is not None:
             self.id2label = {int(k): v for k, v in self.id2label.items()}
             self.num_labels = len(self.id2label)
+            if self.id2label == default_label_names(self.num_labels):
+                self.id2label = None  # HF's placeholder names carry no information
         self._validate()
 
     def _validate(self) -> None:
@@ -106,7 +112,7 @@ class BertConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         # HF stores the label names, not num_labels; writing both keeps either reader happy.
-        id2label = self.id2label or {i: f"LABEL_{i}" for i in range(self.num_labels)}
+        id2label = self.id2label or default_label_names(self.num_labels)
         d["id2label"] = {str(i): label for i, label in id2label.items()}
         d["label2id"] = {label: i for i, label in id2label.items()}
         d["model_type"] = "bert"

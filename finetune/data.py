@@ -1,0 +1,103 @@
+"""From examples to batches: tokenise once, then group by length and pad each batch to its longest member.
+
+Why length grouping: GLUE sentences are short and vary a lot (CoLA: median ~9 tokens, longest ~47).
+Padding every example to a fixed 128 tokens, as older tutorials do, spends most of the compute on
+[PAD]. Padding each batch only to its longest member helps; also putting examples of similar length in
+the same batch helps much more. Randomness is kept where it matters for SGD: which examples meet in a
+"group" and the order of the batches are shuffled every epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from finetune.tasks import Example, GlueTask
+
+# Examples are shuffled, cut into groups of this many batches, and sorted by length inside each group
+# (HF's LengthGroupedSampler uses the same "mega-batch" factor). Larger groups pad less but are less random.
+BATCHES_PER_GROUP = 50
+
+
+@dataclass
+class EncodedSplit:
+    """One split, tokenised: variable-length id lists (not yet padded) and the labels.
+
+    labels: (n,) long for classification, float for regression; None for unlabelled test data.
+    """
+
+    examples: list[Example]
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    labels: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.input_ids]
+
+
+def encode_split(tokenizer, task: GlueTask, examples: list[Example], max_length: int,
+                 desc: str = "tokenising", show_progress: bool = True) -> EncodedSplit:
+    """Tokenise every example as [CLS] a [SEP] (b [SEP]), truncated to `max_length` tokens."""
+    input_ids, token_type_ids = [], []
+    for example in tqdm(examples, desc=desc, disable=not show_progress or len(examples) < 5000, leave=False):
+        encoding = tokenizer.encode(example.text_a, example.text_b, max_length=max_length)
+        input_ids.append(list(encoding.ids))
+        token_type_ids.append(list(encoding.token_type_ids))
+    return EncodedSplit(examples, input_ids, token_type_ids, label_tensor(task, examples))
+
+
+def label_tensor(task: GlueTask, examples: list[Example]) -> torch.Tensor | None:
+    """(n,) labels: float32 scores for regression, int64 class ids otherwise; None if unlabelled."""
+    if not examples or examples[0].label is None:
+        return None
+    dtype = torch.float32 if task.is_regression else torch.long
+    return torch.tensor([example.label for example in examples], dtype=dtype)
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Shuffled training batches of similar-length examples (lists of example positions).
+
+    1. shuffle all positions; 2. cut into groups of BATCHES_PER_GROUP * batch_size and sort each group by
+    length, longest first; 3. cut into batches; 4. shuffle the order of the batches.
+    """
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    group_size = batch_size * BATCHES_PER_GROUP
+    batches = []
+    for start in range(0, len(order), group_size):
+        group = sorted(order[start:start + group_size], key=lambda i: lengths[i], reverse=True)
+        batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+    batch_order = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in batch_order]
+
+
+def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Evaluation batches: all examples sorted by length, so almost nothing is padded. Deterministic."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(split: EncodedSplit, positions: list[int], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Pad the chosen examples to the longest of them.
+
+    Returns input_ids, token_type_ids, attention_mask: (batch, longest) long, and labels: (batch,) when
+    the split is labelled. The attention mask is 1 on real tokens and 0 on padding.
+    """
+    longest = max(len(split.input_ids[i]) for i in positions)
+    input_ids = torch.full((len(positions), longest), pad_token_id, dtype=torch.long)
+    token_type_ids = torch.zeros((len(positions), longest), dtype=torch.long)
+    attention_mask = torch.zeros((len(positions), longest), dtype=torch.long)
+    for row, i in enumerate(positions):
+        n = len(split.input_ids[i])
+        input_ids[row, :n] = torch.tensor(split.input_ids[i])
+        token_type_ids[row, :n] = torch.tensor(split.token_type_ids[i])
+        attention_mask[row, :n] = 1
+    batch = {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
+    if split.labels is not None:
+        batch["labels"] = split.labels[positions]
+    return batch
