@@ -1,0 +1,87 @@
+"""Forward and forward+backward throughput: our BERT vs transformers' BertModel (SDPA), same config, same
+weights, same batch, one process. Measurements alternate between the two models so that background load
+hits both alike.
+
+    python bench/bench_model.py                      # mini and base, seq 128, fp32 and bf16
+    python bench/bench_model.py --presets mini --batch-size 16 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+import transformers
+
+import bert
+from bert.training import autocast
+
+
+def timed(fn, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def step_fn(model, batch, backward: bool, bf16: bool):
+    def run():
+        with autocast(torch.device("cpu"), bf16):
+            if backward:
+                out = model(**batch)
+                hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+                hidden.float().pow(2).mean().backward()
+            else:
+                with torch.no_grad():
+                    model(**batch)
+    return run
+
+
+def bench_pair(preset: str, batch_size: int, seq: int, bf16: bool, backward: bool, repeats: int) -> tuple[float, float]:
+    config = bert.BertConfig.from_preset(preset, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ours = bert.BertModel(config)
+    with tempfile.TemporaryDirectory() as d:
+        ours.save_pretrained(d)
+        hf = transformers.BertModel.from_pretrained(d, attn_implementation="sdpa")
+    ours.train(backward)
+    hf.train(backward)
+    g = torch.Generator().manual_seed(0)
+    batch = dict(input_ids=torch.randint(1000, config.vocab_size, (batch_size, seq), generator=g),
+                 attention_mask=torch.ones(batch_size, seq, dtype=torch.long),
+                 token_type_ids=(torch.arange(seq) >= seq // 2).long().expand(batch_size, -1).contiguous())
+    runs = {"ours": step_fn(ours, batch, backward, bf16), "hf": step_fn(hf, batch, backward, bf16)}
+    for fn in runs.values():  # warm-up
+        fn()
+    samples = {"ours": [], "hf": []}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            samples[name] += timed(fn, 1)
+    tokens = batch_size * seq
+    return tokens / statistics.median(samples["ours"]), tokens / statistics.median(samples["hf"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default="mini,base")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} threads, "
+          f"batch {args.batch_size} x seq {args.seq}")
+    print(f"{'preset':<7} {'precision':<9} {'pass':<16} {'ours tok/s':>11} {'HF tok/s':>10} {'ours/HF':>8}")
+    for preset in args.presets.split(","):
+        for bf16 in (False, True):
+            for backward in (False, True):
+                ours, hf = bench_pair(preset, args.batch_size, args.seq, bf16, backward, args.repeats)
+                print(f"{preset:<7} {'bf16' if bf16 else 'fp32':<9} {'fwd+bwd' if backward else 'forward':<16} "
+                      f"{ours:>11,.0f} {hf:>10,.0f} {ours / hf:>7.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Where a classifier comes from and where it goes.
+
+`--model` is either a checkpoint directory in HF layout (one of ours from `bert-pretrain`, a fine-tuned
+one, or any HF BERT directory) or a preset name (`mini`, `base`, ...) for random weights: the
+no-pretraining baseline. The tokenizer is the checkpoint's own vocabulary (its vocab.txt) unless
+`--vocab` names another; a preset has no vocabulary, so it needs `--vocab`.
+
+A fine-tuned model is saved as config.json + model.safetensors + the tokenizer's files, so both
+`bert-predict` and `transformers.BertForSequenceClassification.from_pretrained` load the directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from bert import PRESETS, BertConfig, BertForSequenceClassification
+from finetune.errors import InputError
+from finetune.tasks import GlueTask
+from tokenizer import WordPieceTokenizer
+
+
+@dataclass
+class ModelSource:
+    """What `--model` named: a checkpoint directory, or a preset's config for random initialisation."""
+
+    name: str
+    checkpoint: Path | None
+    config: BertConfig
+
+
+def load_tokenizer(path: str | Path) -> WordPieceTokenizer:
+    """The tokenizer in a directory (vocab.txt and its settings) or a vocab.txt file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such vocabulary file or directory")
+    if path.is_dir() and not (path / "vocab.txt").is_file():
+        raise InputError(f"{path}: no vocab.txt in this directory (pass --vocab PATH to name the vocabulary)")
+    try:
+        return WordPieceTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot read the vocabulary ({e})") from None
+
+
+def resolve_model(model: str, vocab: str | None) -> tuple[ModelSource, WordPieceTokenizer]:
+    """Check `--model` and `--vocab` and return the model's source and its tokenizer.
+
+    Everything that can be wrong is caught here, before anything is written: a path that is neither a
+    checkpoint nor a preset, a checkpoint without a vocabulary, a vocabulary whose size differs from
+    the checkpoint's embedding table.
+    """
+    path = Path(model)
+    if path.is_dir():
+        source = ModelSource(model, path, _read_checkpoint_config(path))
+        tokenizer = load_tokenizer(vocab if vocab is not None else path)
+    elif model in PRESETS:
+        if vocab is None:
+            raise InputError(f"--model {model} is a preset with random weights and no vocabulary: pass --vocab "
+                             "PATH (a vocab.txt, or a directory holding one, e.g. from bert-tokenizer)")
+        tokenizer = load_tokenizer(vocab)
+        config = BertConfig.from_preset(model, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id)
+        source = ModelSource(model, None, config)
+    else:
+        raise InputError(f"--model {model}: no such checkpoint directory, and not a preset "
+                         f"({', '.join(PRESETS)})")
+    if source.config.vocab_size != tokenizer.vocab_size:
+        raise InputError(f"{model}: the checkpoint has {source.config.vocab_size} word embeddings but the "
+                         f"vocabulary has {tokenizer.vocab_size} entries: they must come from the same vocabulary")
+    return source, tokenizer
+
+
+def _read_checkpoint_config(directory: Path) -> BertConfig:
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise InputError(f"{directory}: no config.json (not a checkpoint directory in HF layout)")
+    if not any((directory / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):
+        raise InputError(f"{directory}: no model.safetensors or pytorch_model.bin in the checkpoint directory")
+    try:
+        return BertConfig.from_json_file(config_file)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"{config_file}: {e}") from None
+
+
+def label_config(task: GlueTask) -> dict:
+    """Config fields that shape the classifier for `task` (HF names, so transformers reads them too)."""
+    if task.is_regression:
+        return {"num_labels": 1, "problem_type": "regression"}
+    return {"id2label": dict(enumerate(task.label_names)), "problem_type": "single_label_classification"}
+
+
+def build_classifier(source: ModelSource, task: GlueTask) -> BertForSequenceClassification:
+    """A classifier for `task`: the checkpoint's encoder (its pretraining heads dropped) with a freshly
+    initialised classifier, or a randomly initialised model for a preset. Call set_seed first: the
+    fresh weights come from torch's global generator."""
+    if source.checkpoint is None:
+        return BertForSequenceClassification(source.config.with_overrides(**label_config(task)))
+    try:
+        return BertForSequenceClassification.from_pretrained(source.checkpoint, **label_config(task))
+    except (OSError, ValueError) as e:
+        raise InputError(str(e)) from None
+
+
+def save_classifier(model: BertForSequenceClassification, tokenizer: WordPieceTokenizer, directory: Path) -> None:
+    """Write the model and its vocabulary to `directory`, replacing it as a whole.
+
+    Files go to a temporary sibling first, which is then renamed into place, so a crash leaves either
+    the previous best model or the new one, never a mix.
+    """
+    tmp, old = directory.with_name(f".{directory.name}.tmp"), directory.with_name(f".{directory.name}.old")
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_classifier(directory: str | Path) -> tuple[BertForSequenceClassification, WordPieceTokenizer]:
+    """A fine-tuned classifier and its tokenizer, for prediction."""
+    directory = Path(directory)
+    config = _read_checkpoint_config(directory)
+    tokenizer = load_tokenizer(directory)
+    if config.vocab_size != tokenizer.vocab_size:
+        raise InputError(f"{directory}: config.json has vocab_size {config.vocab_size} but vocab.txt has "
+                         f"{tokenizer.vocab_size} entries")
+    try:
+        model = BertForSequenceClassification.from_pretrained(directory)
+    except (OSError, ValueError) as e:
+        raise InputError(str(e)) from None
+    return model, tokenizer

@@ -1,0 +1,120 @@
+"""Running a classifier over a split, scoring it, and writing what it predicted.
+
+Under DDP each process runs a share of the batches and writes its logits into its rows of a zero
+tensor; summing that tensor over processes gives every process the logits of the whole split, so
+metrics are always computed on all of it.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bert.checkpoint import atomic_write
+from bert.training import DistributedContext, autocast
+from finetune.data import EncodedSplit, collate, sorted_batches
+from finetune.metrics import compute_metrics
+from finetune.tasks import GlueTask
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, split: EncodedSplit, batch_size: int, pad_token_id: int,
+                   ctx: DistributedContext | None = None, bf16: bool = False) -> torch.Tensor:
+    """(n, num_labels) float32 logits for every example of `split`, in the split's order."""
+    ctx = ctx or DistributedContext()
+    was_training = model.training
+    model.eval()
+    logits = torch.zeros(len(split), model.config.num_labels, device=ctx.device)
+    for positions in sorted_batches(split.lengths, batch_size)[ctx.rank::ctx.world_size]:
+        batch = collate(split, positions, pad_token_id)
+        batch.pop("labels", None)
+        with autocast(ctx.device, bf16):
+            out = model(**{k: v.to(ctx.device) for k, v in batch.items()})
+        logits[positions] = out.logits.float()
+    ctx.all_reduce_sum(logits)  # each row was filled by exactly one process
+    model.train(was_training)
+    return logits.cpu()
+
+
+def decide(task: GlueTask, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits -> (predictions, probabilities).
+
+    Classification: predicted class ids (n,) and softmax probabilities (n, num_labels).
+    Regression: the predicted scores (n,) and None.
+    """
+    if task.is_regression:
+        return logits[:, 0], None
+    probabilities = logits.softmax(dim=-1)
+    return probabilities.argmax(dim=-1), probabilities
+
+
+def score(task: GlueTask, split: EncodedSplit, logits: torch.Tensor) -> dict[str, float]:
+    predictions, _ = decide(task, logits)
+    return compute_metrics(task, predictions.tolist(), split.labels.tolist())
+
+
+# ------------------------------------------------------------------ files
+
+def _label_text(task: GlueTask, value) -> str:
+    """A class id as the task writes it ("1", "entailment"), or a score with 3 decimals."""
+    return f"{float(value):.3f}" if task.is_regression else task.labels[int(value)]
+
+
+def _clean(text: str) -> str:
+    """One TSV field: tabs and newlines inside a sentence would break the row."""
+    return " ".join(text.split())
+
+
+def _write_tsv(path: Path, rows: list[list[str]]) -> None:
+    text = "".join("\t".join(row) + "\n" for row in rows)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_dev_predictions(path: Path, task: GlueTask, split: EncodedSplit, logits: torch.Tensor) -> None:
+    """TSV: index, sentence(s), true label, predicted label, probability of the predicted label."""
+    predictions, probabilities = decide(task, logits)
+    header = ["index", *task.hub_text_columns, "label", "prediction"] + ([] if task.is_regression else ["probability"])
+    rows = [header]
+    for i, example in enumerate(split.examples):
+        texts = [_clean(example.text_a)] + ([_clean(example.text_b)] if task.is_pair else [])
+        row = [example.index, *texts, _label_text(task, example.label), _label_text(task, predictions[i])]
+        if probabilities is not None:
+            row.append(f"{probabilities[i, predictions[i]].item():.4f}")
+        rows.append(row)
+    _write_tsv(path, rows)
+
+
+def write_submission(path: Path, task: GlueTask, split: EncodedSplit, logits: torch.Tensor) -> None:
+    """GLUE leaderboard format: header `index<TAB>prediction`, one row per test example. STS-B scores
+    are clipped to the 0..5 range of the gold scores."""
+    predictions, _ = decide(task, logits)
+    if task.is_regression:
+        predictions = predictions.clamp(0.0, 5.0)
+    rows = [["index", "prediction"]]
+    rows += [[example.index, _label_text(task, p)] for example, p in zip(split.examples, predictions)]
+    _write_tsv(path, rows)
+
+
+def sample_table(task: GlueTask, split: EncodedSplit, logits: torch.Tensor, n: int = 8, seed: int = 0,
+                 width: int = 72) -> str:
+    """A readable table of `n` random dev examples: text, true label, prediction, probability."""
+    predictions, probabilities = decide(task, logits)
+    chosen = sorted(random.Random(seed).sample(range(len(split)), min(n, len(split))))
+    rows = [("text", "label", "predicted", "p" if probabilities is not None else "")]
+    for i in chosen:
+        example = split.examples[i]
+        text = _clean(example.text_a) + (f" || {_clean(example.text_b)}" if task.is_pair else "")
+        text = text if len(text) <= width else text[:width - 3] + "..."
+        truth, guess = _readable_label(task, example.label), _readable_label(task, predictions[i])
+        p = f"{probabilities[i, predictions[i]].item():.2f}" if probabilities is not None else ""
+        mark = "" if task.is_regression else ("  " if truth == guess else " x")
+        rows.append((text, truth, guess + mark, p))
+    widths = [max(len(row[c]) for row in rows) for c in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _readable_label(task: GlueTask, value) -> str:
+    return f"{float(value):.2f}" if task.is_regression else task.label_names[int(value)]
