@@ -31,16 +31,12 @@ class ModelSource:
 
 
 def load_tokenizer(path: str | Path) -> WordPieceTokenizer:
-    """The tokenizer in a directory (vocab.txt and its settings) or a vocab.txt file."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such vocabulary file or directory")
-    if path.is_dir() and not (path / "vocab.txt").is_file():
-        raise InputError(f"{path}: no vocab.txt in this directory (pass --vocab PATH to name the vocabulary)")
+    """The tokenizer saved in a directory (vocab.txt / tokenizer.json), or a bare vocab.txt."""
     try:
         return WordPieceTokenizer.from_pretrained(path)
     except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read the vocabulary ({e})") from None
+        hint = " (pass --vocab PATH to name the vocabulary)" if Path(path).is_dir() else ""
+        raise InputError(f"cannot load a tokenizer: {e}{hint}") from None
 
 
 def resolve_model(model: str, vocab: str | None) -> tuple[ModelSource, WordPieceTokenizer]:
@@ -111,7 +107,7 @@ def save_classifier(model: BertForSequenceClassification, tokenizer: WordPieceTo
     for leftover in (tmp, old):
         shutil.rmtree(leftover, ignore_errors=True)
     model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    tokenizer.save(tmp)
     if directory.exists():
         directory.rename(old)
     tmp.rename(directory)
@@ -121,6 +117,8 @@ def save_classifier(model: BertForSequenceClassification, tokenizer: WordPieceTo
 def load_classifier(directory: str | Path) -> tuple[BertForSequenceClassification, WordPieceTokenizer]:
     """A fine-tuned classifier and its tokenizer, for prediction."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"{directory}: no such model directory")
     config = _read_checkpoint_config(directory)
     tokenizer = load_tokenizer(directory)
     if config.vocab_size != tokenizer.vocab_size:

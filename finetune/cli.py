@@ -147,8 +147,8 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
         if args.overwrite:
             clear_previous_run(args.output, seeds)
         args.output.mkdir(parents=True, exist_ok=True)
-        print(f"{task.name}: {len(data.train)} training examples, dev "
-              + ", ".join(f"{name} {len(split)}" for name, split in data.dev.items())
+        print(f"{task.name}: {len(data.train)} training examples, "
+              + ", ".join(f"{len(split)} {name}" for name, split in data.dev.items())
               + f"; model {args.model}, {ctx.world_size} process(es) on {ctx.device}, "
               + f"bf16 {'on' if recipe.bf16 else 'off'}")
     summary, results = finetune(task, source, tokenizer, encoded, recipe, seeds, args.output, ctx)

@@ -1,0 +1,173 @@
+"""`bert-predict`: run a fine-tuned classifier on your own sentences.
+
+    bert-predict --model runs/cola "The book was written by John."
+    bert-predict --model runs/mrpc/seed-1/model "He left early." "He did not stay long."
+    bert-predict --model runs/mrpc --input pairs.tsv --output predictions.tsv
+
+--model is a model directory (config.json, model.safetensors, vocab.txt) or a `bert-finetune` output
+directory, whose best model (summary.json's best_model) is used.
+
+--input formats: `.jsonl` — one object per line with "text" and optionally "pair";
+anything else — TSV, one example per line, `text` or `text<TAB>pair`, no header.
+Results go to --output (JSON lines if it ends in .jsonl, TSV otherwise) or to stdout as TSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bert.checkpoint import atomic_write
+from finetune.checkpoint import load_classifier
+from finetune.data import EncodedSplit
+from finetune.errors import InputError
+from finetune.evaluate import predict_logits
+
+
+@dataclass
+class Prediction:
+    text: str
+    pair: str | None
+    label: str  # the class name, or the score as text for a regression model
+    probabilities: dict[str, float] | None  # class name -> probability; None for regression
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bert-predict", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.split("\n")[2:]))
+    p.add_argument("--model", required=True, type=Path, help="model directory or bert-finetune output directory")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help='a sentence, or a sentence pair: "first" "second"')
+    p.add_argument("--input", type=Path, help="predict every line of a .tsv or .jsonl file")
+    p.add_argument("--output", type=Path, help="where --input's predictions go (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-seq-length", type=int, default=128,
+                   help="truncate to this many tokens (use the length the model was fine-tuned with)")
+    args = p.parse_args(argv)
+    if bool(args.texts) == bool(args.input):
+        p.error("give either one sentence (or two, for a pair) or --input FILE")
+    if len(args.texts) > 2:
+        p.error(f"expected a sentence or a sentence pair, got {len(args.texts)} texts (quote each sentence)")
+    return args
+
+
+def resolve_model_dir(path: Path) -> Path:
+    """A bert-finetune output directory means its best model."""
+    summary = path / "summary.json"
+    if summary.is_file() and not (path / "config.json").exists():
+        return path / json.loads(summary.read_text())["best_model"]
+    return path
+
+
+def read_inputs(path: Path) -> list[tuple[str, str | None]]:
+    """(text, pair or None) per example of a .jsonl or .tsv file; bad lines name file and line."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    examples = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_no}"
+        examples.append(_jsonl_example(line, where) if path.suffix == ".jsonl" else _tsv_example(line, where))
+    if not examples:
+        raise InputError(f"{path}: no examples in the file")
+    return examples
+
+
+def _jsonl_example(line: str, where: str) -> tuple[str, str | None]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: not valid JSON ({e.msg})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise InputError(f'{where}: expected an object with a "text" string (and optionally "pair")')
+    pair = record.get("pair")
+    if pair is not None and not isinstance(pair, str):
+        raise InputError(f'{where}: "pair" must be a string')
+    return record["text"], pair
+
+
+def _tsv_example(line: str, where: str) -> tuple[str, str | None]:
+    fields = line.split("\t")
+    if len(fields) > 2:
+        raise InputError(f"{where}: expected `text` or `text<TAB>pair`, found {len(fields)} tab-separated fields")
+    return fields[0], fields[1] if len(fields) == 2 else None
+
+
+def predict(model, tokenizer, examples: list[tuple[str, str | None]], batch_size: int,
+            max_length: int) -> list[Prediction]:
+    """Classify (or score) every (text, pair) in batches of similar length."""
+    encodings = [tokenizer.encode(text, pair, max_length=max_length) for text, pair in examples]
+    split = EncodedSplit(examples=[], input_ids=[list(e.ids) for e in encodings],
+                         token_type_ids=[list(e.token_type_ids) for e in encodings], labels=None)
+    logits = predict_logits(model, split, batch_size, tokenizer.pad_token_id)
+    if model.config.num_labels == 1:
+        return [Prediction(text, pair, f"{score:.4f}", None) for (text, pair), score in zip(examples, logits[:, 0].tolist())]
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)] if model.config.id2label \
+        else [f"LABEL_{i}" for i in range(model.config.num_labels)]
+    predictions = []
+    for (text, pair), p in zip(examples, logits.softmax(dim=-1)):
+        predictions.append(Prediction(text, pair, names[int(p.argmax())],
+                                      {name: round(float(v), 4) for name, v in zip(names, p)}))
+    return predictions
+
+
+def format_single(prediction: Prediction) -> str:
+    """The label on the first line, then every class with its probability."""
+    if prediction.probabilities is None:
+        return f"score {prediction.label}"
+    width = max(len(name) for name in prediction.probabilities)
+    lines = [f"{prediction.label} ({prediction.probabilities[prediction.label]:.4f})"]
+    lines += [f"  {name.ljust(width)}  {p:.4f}" for name, p in prediction.probabilities.items()]
+    return "\n".join(lines)
+
+
+def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
+    if as_jsonl:
+        return "".join(json.dumps({k: v for k, v in vars(p).items() if v is not None}) + "\n" for p in predictions)
+    has_pair = any(p.pair is not None for p in predictions)
+    is_regression = predictions[0].probabilities is None
+    header = ["text"] + (["pair"] if has_pair else []) + (["score"] if is_regression else ["label", "probability"])
+    rows = ["\t".join(header)]
+    for p in predictions:
+        row = [p.text] + ([p.pair or ""] if has_pair else []) + [p.label]
+        if not is_regression:
+            row.append(f"{p.probabilities[p.label]:.4f}")
+        rows.append("\t".join(" ".join(cell.split()) for cell in row))
+    return "\n".join(rows) + "\n"
+
+
+def run(args: argparse.Namespace) -> None:
+    examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
+    model, tokenizer = load_classifier(resolve_model_dir(args.model))
+    predictions = predict(model, tokenizer, examples, args.batch_size, args.max_seq_length)
+    if not args.input:
+        print(format_single(predictions[0]))
+        return
+    text = format_file(predictions, as_jsonl=args.output is not None and args.output.suffix == ".jsonl")
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        print(f"{len(predictions)} predictions written to {args.output}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_grad_enabled(False)
+    try:
+        run(args)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

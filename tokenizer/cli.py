@@ -1,0 +1,74 @@
+"""`bert-tokenizer` (also `python -m tokenizer`): train a WordPiece vocabulary, or look at an encoding.
+
+    bert-tokenizer train --input corpus/ --vocab-size 8000 --output my-vocab/ [--cased]
+    bert-tokenizer encode --vocab my-vocab/ "Some text" [--pair "A second text"] [--max-length 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from tokenizer.corpus import text_files
+from tokenizer.wordpiece import WordPieceTokenizer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bert-tokenizer", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="learn a vocabulary from text files")
+    train.add_argument("--input", nargs="+", required=True, metavar="PATH",
+                       help="text files, or folders of them (*.txt *.text *.tokens *.raw, recursively); UTF-8")
+    train.add_argument("--vocab-size", type=int, required=True, metavar="N", help="tokens in the vocabulary")
+    train.add_argument("--output", required=True, metavar="DIR",
+                       help="directory for vocab.txt, tokenizer.json, tokenizer_config.json")
+    train.add_argument("--cased", action="store_true", help="keep case and accents (default: lowercase them)")
+    train.add_argument("--min-frequency", type=int, default=2, metavar="N",
+                       help="a word must occur this often to shape the vocabulary (default 2)")
+
+    encode = commands.add_parser("encode", help="show the tokens and ids of a text")
+    encode.add_argument("text")
+    encode.add_argument("--vocab", required=True, metavar="PATH",
+                        help="a tokenizer directory (ours or an HF BERT checkpoint), vocab.txt or tokenizer.json")
+    encode.add_argument("--pair", help="a second text, encoded as [CLS] text [SEP] pair [SEP]")
+    encode.add_argument("--max-length", type=int, metavar="N", help="truncate to N tokens")
+    encode.add_argument("--cased", action="store_true",
+                        help="for a bare vocab.txt only: do not lowercase (directories record this themselves)")
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> None:
+    files = text_files(args.input)
+    megabytes = sum(path.stat().st_size for path in files) / 1e6
+    print(f"training a {args.vocab_size}-token vocabulary on {len(files)} file(s), {megabytes:.1f} MB", file=sys.stderr)
+    start = time.perf_counter()
+    tok = WordPieceTokenizer.train(files, vocab_size=args.vocab_size, lowercase=not args.cased,
+                                   min_frequency=args.min_frequency)
+    seconds = time.perf_counter() - start
+    directory = tok.save(args.output)
+    print(f"saved {tok.vocab_size} tokens ({'cased' if args.cased else 'uncased'}) to {directory} "
+          f"in {seconds:.1f} s")
+
+
+def run_encode(args: argparse.Namespace) -> None:
+    tok = WordPieceTokenizer.from_pretrained(args.vocab, lowercase=False if args.cased else None)
+    encoding = tok.encode(args.text, args.pair, max_length=args.max_length)
+    # One column per token, wide enough for the token and its id.
+    widths = [max(len(token), len(str(i))) for token, i in zip(encoding.tokens, encoding.ids)]
+    print("tokens: " + " ".join(token.ljust(w) for token, w in zip(encoding.tokens, widths)).rstrip())
+    print("ids:    " + " ".join(str(i).ljust(w) for i, w in zip(encoding.ids, widths)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            run_train(args)
+        else:
+            run_encode(args)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
