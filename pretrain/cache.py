@@ -185,41 +185,41 @@ def _append_kept(lengths: np.ndarray, chunk_document_ends: list[int], sentence_l
 
 # --------------------------------------------------------------------------- tokenising in workers
 
-_worker_tokenizer = None
+_worker_tokenizer = None  # each worker process loads the tokenizer once, on its first chunk
 
 
-def _load_worker_tokenizer(tokenizer_dir: str, in_pool: bool = True) -> None:
-    global _worker_tokenizer
-    if in_pool:  # parallelism comes from the worker processes, not from threads inside each
-        os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    from tokenizer import WordPieceTokenizer
-
-    _worker_tokenizer = WordPieceTokenizer.from_pretrained(tokenizer_dir)
-
-
-def _tokenize(sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _tokenize(tokenizer_dir: str, sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Sentences -> (all their token ids concatenated (n_tokens,) int64, each sentence's length (n,))."""
+    global _worker_tokenizer
+    if _worker_tokenizer is None:
+        from tokenizer import WordPieceTokenizer
+
+        _worker_tokenizer = WordPieceTokenizer.from_pretrained(tokenizer_dir)
     encoded = _worker_tokenizer.encode_batch_ids(sentences)
     lengths = np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
     tokens = np.fromiter((t for ids in encoded for t in ids), dtype=np.int64, count=int(lengths.sum()))
     return tokens, lengths
 
 
+def _no_tokenizer_threads() -> None:
+    """Pool initializer: parallelism comes from the worker processes, not from threads inside each."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
 def _tokenize_chunks(chunks: Iterator[tuple], tokenizer_dir: Path, num_workers: int) -> Iterator[tuple]:
     """Yield (chunk, _tokenize(chunk's sentences)) in order, with `num_workers` processes.
 
     At most 2 chunks per worker are in flight, so a fast reader never piles the corpus up in memory
-    (Pool.imap would: it queues its whole input).
+    (Pool.imap would: it queues its whole input). Errors in a worker surface here, from `result.get()`.
     """
     if num_workers <= 1:
-        _load_worker_tokenizer(str(tokenizer_dir), in_pool=False)
         for chunk in chunks:
-            yield chunk, _tokenize(chunk[0])
+            yield chunk, _tokenize(str(tokenizer_dir), chunk[0])
         return
-    with multiprocessing.get_context().Pool(num_workers, _load_worker_tokenizer, (str(tokenizer_dir),)) as pool:
+    with multiprocessing.get_context().Pool(num_workers, _no_tokenizer_threads) as pool:
         in_flight: deque = deque()
         for chunk in chunks:
-            in_flight.append((chunk, pool.apply_async(_tokenize, (chunk[0],))))
+            in_flight.append((chunk, pool.apply_async(_tokenize, (str(tokenizer_dir), chunk[0]))))
             if len(in_flight) >= 2 * num_workers:
                 done, result = in_flight.popleft()
                 yield done, result.get()

@@ -1,4 +1,5 @@
-"""WordPieceTokenizer: encoding, batching, decoding, word ids, save/load, and clear errors for bad input.
+"""WordPieceTokenizer: encoding, batching, decoding, word ids, save/load, clear errors for bad input; and
+the reference tokenizer's steps.
 
 Most tests use a 20-token toy vocabulary so the expected ids can be written down by hand.
 """
@@ -8,7 +9,8 @@ import json
 import pytest
 import torch
 
-from tokenizer import WordPieceTokenizer
+from tokenizer import WordPieceTokenizer, reference
+from tokenizer.reference import ReferenceTokenizer
 
 TOY_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",  # 0-4
               "un", "##aff", "##able", "the", "cat",           # 5-9
@@ -136,9 +138,12 @@ def test_decode_joins_pieces_and_skips_special_tokens(toy):
 
 
 def test_special_ids_come_from_the_vocabulary(toy, minilm_path):
-    assert (toy.pad_token_id, toy.unk_token_id, toy.cls_token_id, toy.sep_token_id, toy.mask_token_id) == (0, 1, 2, 3, 4)
+    def special_ids(tok):
+        return tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.sep_token_id, tok.mask_token_id
+
+    assert special_ids(toy) == (0, 1, 2, 3, 4)
     hf = WordPieceTokenizer.from_pretrained(minilm_path)  # bert-base-uncased's vocabulary
-    assert (hf.pad_token_id, hf.unk_token_id, hf.cls_token_id, hf.sep_token_id, hf.mask_token_id) == (0, 100, 101, 102, 103)
+    assert special_ids(hf) == (0, 100, 101, 102, 103)
     assert hf.special_ids == {0, 100, 101, 102, 103}
     assert hf.vocab_size == 30522 and hf.lowercase is True
     assert hf.encode("hello").ids == [101, 7592, 102]
@@ -241,3 +246,31 @@ def test_bad_lengths_and_padding_are_clear(toy):
         toy(["the", "cat"], ["sat"])
     with pytest.raises(ValueError, match="no texts to encode"):
         toy([])
+
+
+# ---------------------------------------------------------------- the reference, step by step
+
+
+def test_reference_walkthrough_from_its_docstring(toy_vocab_file, toy):
+    ref = ReferenceTokenizer(toy_vocab_file)
+    assert reference.basic_tokenize("Unaffable!", lowercase=True) == ["unaffable", "!"]
+    assert reference.wordpiece("unaffable", ref.vocab) == ["un", "##aff", "##able"]
+    assert ref.tokenize("Unaffable!") == ["un", "##aff", "##able", "!"]
+    ids = [2, 5, 6, 7, 13, 3, 8, 9, 3]
+    assert ref.encode("Unaffable!", "the cat") == toy.encode("Unaffable!", "the cat").ids == ids
+
+
+def test_reference_steps():
+    assert reference.clean_text("a\x00b\u00a0c\td\x7fe\ufffd") == "ab c de"
+    assert reference.space_out_cjk("I love北京") == "I love 北  京 "
+    assert reference.strip_accents("crème brûlée") == "creme brulee"
+    assert reference.split_punctuation("don't!$5") == ["don", "'", "t", "!", "$", "5"]
+    words = ["creme", "brulee", ",", "don", "'", "t"]
+    assert reference.basic_tokenize("Crème\u00a0BRÛLÉE, don't", lowercase=True) == words
+    assert reference.basic_tokenize("Crème", lowercase=False) == ["Crème"]
+    vocab = {"un": 0, "##aff": 1, "t": 2, "##t": 3}
+    assert reference.wordpiece("unaffx", vocab) == ["[UNK]"]  # "x" matches nothing: the whole word is lost
+    assert reference.wordpiece("t" * 100, vocab) == ["t"] + ["##t"] * 99
+    assert reference.wordpiece("t" * 101, vocab) == ["[UNK]"]
+    assert reference.truncate_pair([1, 2, 3, 4], [5, 6], budget=3) == ([1, 2], [5])
+    assert reference.truncate_pair([1, 2, 3], [4, 5, 6], budget=3) == ([1, 2], [4])  # a tie cuts the second

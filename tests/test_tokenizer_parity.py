@@ -4,8 +4,9 @@
   GLUE CoLA, MRPC, SST-2 and RTE dev sets and on HARD_CASES: singles, pairs, truncated.
 - ReferenceTokenizer == transformers.BertTokenizerLegacy (HF's pure-Python tokenizer; it was called
   BertTokenizer before transformers 5) on the same inputs.
-- Where HF's two tokenizers disagree with each other, `DIFFERENCES` and the truncation test below
-  record the case: ours follows the fast one, the reference follows the Python one (and Google).
+- Where HF's two tokenizers disagree with each other, `DIFFERENCES` and the tests after it record
+  the case: ours follows the fast one; the reference follows Google's original, which is the Python
+  one except for its NFC step (which only matters without lowercasing).
 """
 
 import csv
@@ -14,6 +15,7 @@ import pytest
 
 from tokenizer import WordPieceTokenizer
 from tokenizer.reference import ReferenceTokenizer
+from tokenizer.vocab_files import read_vocab_txt
 
 transformers = pytest.importorskip("transformers")
 
@@ -21,7 +23,8 @@ HARD_CASES = [
     "", "   ", "\t\n \r",
     "Crème brûlée à la carte, naïve café", "ÅNGSTRÖM Ødegaard Łódź İstanbul straße ﬁne ǅ",
     "e\u0301 vs \u00e9 (decomposed and composed)",
-    "I love 北京 and 東京tokyo!", "混合Latin和中文text", "한국어 텍스트, ｶﾀｶﾅ and Ｆｕｌｌｗｉｄｔｈ",
+    "I love 北京 and 東京tokyo!", "混合Latin和中文text",
+    "한국어 텍스트, ｶﾀｶﾅ and Ｆｕｌｌｗｉｄｔｈ",
     "emoji 😀👍🏽 and a family 👨\u200d👩\u200d👧",
     "The [MASK] sat on the mat.", "a[MASK]b [MASK][MASK]", "[mask] is not special", "[CLS] x [SEP] y [PAD] [UNK]",
     "x" * 101, "y" * 100, "supercalifragilistic" * 6,
@@ -121,7 +124,8 @@ def test_glue_pairs_match_hf_fast(ours, hf_fast, glue, max_length):
 
 @pytest.mark.parametrize("max_length", [None, 5, 8])
 def test_hard_cases_match_hf_fast(ours, hf_fast, max_length):
-    assert [ours.encode(t, max_length=max_length).ids for t in HARD_CASES] == hf_ids(hf_fast, HARD_CASES, max_length=max_length)
+    want = hf_ids(hf_fast, HARD_CASES, max_length=max_length)
+    assert [ours.encode(t, max_length=max_length).ids for t in HARD_CASES] == want
     a, b = split_pairs(HARD_PAIRS)
     assert [ours.encode(x, y, max_length=max_length).ids for x, y in HARD_PAIRS] == hf_ids(hf_fast, a, b, max_length)
 
@@ -164,7 +168,8 @@ def test_glue_pairs_reference_matches_hf_slow(reference_pairs_40, hf_slow, glue)
 
 @pytest.mark.parametrize("max_length", [None, 5, 8])
 def test_hard_cases_reference_matches_hf_slow(reference, hf_slow, max_length):
-    assert [reference.encode(t, max_length=max_length) for t in HARD_CASES] == slow_ids(hf_slow, HARD_CASES, max_length=max_length)
+    want = slow_ids(hf_slow, HARD_CASES, max_length=max_length)
+    assert [reference.encode(t, max_length=max_length) for t in HARD_CASES] == want
     got = [reference.encode(a, b, max_length=max_length) for a, b in HARD_PAIRS]
     assert got == slow_ids(hf_slow, *split_pairs(HARD_PAIRS), max_length)
 
@@ -197,6 +202,20 @@ def test_documented_fast_slow_differences(ours, reference, hf_fast, hf_slow, wha
     assert hf_fast.tokenize(text) == fast_tokens and hf_slow.tokenize(text) == slow_tokens
     assert ours.encode(text).tokens[1:-1] == fast_tokens
     assert reference.tokenize(text) == slow_tokens
+
+
+def test_documented_cased_difference_nfc(vocab_file):
+    """HF slow NFC-composes the text first; Google, HF fast, ours and the reference do not.
+
+    With lowercasing it makes no difference (accent stripping decomposes again); without, a
+    character whose NFC form is another one differs: U+037E GREEK QUESTION MARK becomes ";".
+    """
+    vocab = read_vocab_txt(vocab_file)
+    text, fast_tokens, slow_tokens = "a\u037eb", ["a", "[UNK]", "b"], ["a", ";", "b"]
+    assert transformers.BertTokenizerFast(vocab=vocab, do_lower_case=False).tokenize(text) == fast_tokens
+    assert transformers.BertTokenizerLegacy(str(vocab_file), do_lower_case=False).tokenize(text) == slow_tokens
+    assert WordPieceTokenizer(vocab, lowercase=False).encode(text).tokens[1:-1] == fast_tokens
+    assert ReferenceTokenizer(vocab_file, lowercase=False).tokenize(text) == fast_tokens
 
 
 def rust_gives_second_text_the_odd_token(len_a: int, len_b: int, budget: int) -> bool:

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run_train(args: argparse.Namespace) -> None:
     files = text_files(args.input)
     megabytes = sum(path.stat().st_size for path in files) / 1e6
-    print(f"training a {args.vocab_size}-token vocabulary on {len(files)} file(s), {megabytes:.1f} MB", file=sys.stderr)
+    print(f"training a vocabulary of {args.vocab_size} tokens on {len(files)} file(s), {megabytes:.1f} MB",
+          file=sys.stderr)
     start = time.perf_counter()
     tok = WordPieceTokenizer.train(files, vocab_size=args.vocab_size, lowercase=not args.cased,
                                    min_frequency=args.min_frequency)

@@ -44,7 +44,18 @@ def train_vocabulary(source, vocab_size: int, lowercase: bool, min_frequency: in
     else:
         backend.train_from_iterator(checked_texts(source), trainer)
     check_vocab_size(backend, vocab_size)
-    return backend.get_vocab()
+    return renumbered(backend.get_vocab())
+
+
+def renumbered(vocab: dict[str, int]) -> dict[str, int]:
+    """Special tokens first, then the others in sorted order.
+
+    The trainer numbers tokens in hash-map order, so the same corpus would give different ids from
+    run to run. WordPiece matches strings, never ids, so renumbering changes no split; it makes
+    vocab.txt (and everything cached from its ids) reproducible.
+    """
+    others = sorted(token for token in vocab if token not in SPECIAL_TOKENS)
+    return {token: i for i, token in enumerate([*SPECIAL_TOKENS, *others])}
 
 
 def check_vocab_size(backend: Tokenizer, vocab_size: int) -> None:

@@ -10,8 +10,9 @@ at 0, bert-base-uncased's has [PAD] at 0 but [CLS] at 101.
 
 Length rules. `max_length=None` (the default) never truncates: a text longer than the model's 512
 positions comes out whole, and the model rejects it. With `max_length`, the output is cut to that
-many tokens including [CLS]/[SEP]; a pair is cut by HF's "longest_first" rule (drop the last token
-of the currently longer text, one at a time; with an odd budget the second text keeps the extra one).
+many tokens including [CLS]/[SEP]; a pair is cut by HF's "longest_first" rule: the longer text loses
+tokens from its end first; when both must be cut, each keeps half the room, and an odd token left
+over goes to the longer text (the second on a tie). Google's original gives it to the first text.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tokenizer import vocab_files
@@ -40,6 +42,11 @@ class Encoding:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def as_tensor(rows: list[list[int]]) -> torch.Tensor:
+    """Equal-length lists -> a (batch, seq) int64 tensor. (numpy reads nested lists ~3x faster than torch.)"""
+    return torch.from_numpy(np.array(rows, dtype=np.int64))
 
 
 class WordPieceTokenizer:
@@ -140,9 +147,9 @@ class WordPieceTokenizer:
         # encode_batch_fast: parallel, and skips the character offsets we do not need here.
         encodings = self._run_batch(self._backend.encode_batch_fast, inputs)
         return {
-            "input_ids": torch.tensor([e.ids for e in encodings]),
-            "token_type_ids": torch.tensor([e.type_ids for e in encodings]),
-            "attention_mask": torch.tensor([e.attention_mask for e in encodings]),
+            "input_ids": as_tensor([e.ids for e in encodings]),
+            "token_type_ids": as_tensor([e.type_ids for e in encodings]),
+            "attention_mask": as_tensor([e.attention_mask for e in encodings]),
         }
 
     def encode_batch_ids(self, texts: Sequence[str]) -> list[list[int]]:

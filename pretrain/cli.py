@@ -1,0 +1,131 @@
+"""`bert-pretrain`: pretrain a BERT from scratch on your own corpus.
+
+    bert-pretrain --corpus data/corpus --output runs/mini --preset mini --vocab-size 16000 --time-budget 20m --bf16
+    torchrun --nproc-per-node 4 -m pretrain --corpus ... --output ...      # one process per GPU (or CPU share)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bert.config import PRESETS
+from bert.training import parse_duration
+
+from .train import PretrainOptions, TrainingDiverged, pretrain
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bert-pretrain", description="Pretrain BERT (masked LM + next-sentence "
+                                "prediction) from scratch on a text corpus, on CPU, GPU or many (torchrun).")
+    data = p.add_argument_group("data")
+    data.add_argument("--corpus", nargs="+", required=True, metavar="PATH",
+                      help="text files or folders (documents separated by blank lines; WikiText ' = Title = ' "
+                           "articles), or Hugging Face dataset names such as wikitext/wikitext-103-raw-v1")
+    data.add_argument("--hub-split", default="train", help="split of Hugging Face datasets (default: train)")
+    vocab = data.add_mutually_exclusive_group()
+    vocab.add_argument("--vocab", type=Path, help="an existing vocab.txt / tokenizer directory to use")
+    vocab.add_argument("--vocab-size", type=positive_int, default=30522,
+                       help="size of the WordPiece vocabulary trained on the corpus when --vocab is not given")
+    data.add_argument("--cased", action="store_true", help="keep case when training a vocabulary (default: lowercase)")
+    data.add_argument("--max-seq-length", type=positive_int, default=128)
+    data.add_argument("--short-seq-prob", type=float, default=0.1,
+                      help="probability of a shorter target length for an example (BERT: 0.1)")
+    data.add_argument("--mask-prob", type=fraction, default=0.15, help="fraction of tokens to predict")
+    data.add_argument("--whole-word-mask", action="store_true", help="mask all pieces of a word together")
+    data.add_argument("--no-nsp", dest="nsp", action="store_false",
+                      help="no next-sentence prediction: single full-length segments (RoBERTa-style)")
+    data.add_argument("--eval-fraction", type=fraction, default=0.01,
+                      help="fraction of the corpus (its last sentences) held out for evaluation")
+    data.add_argument("--eval-examples", type=positive_int, default=1024,
+                      help="held-out examples used by each evaluation")
+    data.add_argument("--cache-dir", type=Path, help="where tokenised corpora are cached "
+                      "(default: $XDG_CACHE_HOME/bert-from-scratch/pretrain)")
+    data.add_argument("--num-workers", type=positive_int, default=os.cpu_count() or 1,
+                      help="processes tokenising the corpus (default: one per CPU core)")
+
+    model = p.add_argument_group("model")
+    model.add_argument("--preset", choices=list(PRESETS), default="mini")
+    model.add_argument("--config", dest="config_file", type=Path,
+                       help="JSON file of BertConfig fields that override the preset (vocab_size defaults to "
+                            "the vocabulary's size)")
+
+    train = p.add_argument_group("training")
+    train.add_argument("--output", type=Path, required=True, help="run directory; ends up in HF layout")
+    train.add_argument("--batch-size", type=positive_int, default=32, help="examples per process per micro-batch")
+    train.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step")
+    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--warmup-steps", type=non_negative_int, help="LR warmup steps (default: 5%% of the run)")
+    train.add_argument("--lr-decay", choices=["linear", "cosine"], default="linear")
+    train.add_argument("--max-grad-norm", type=float, default=1.0)
+    length = train.add_mutually_exclusive_group(required=True)
+    length.add_argument("--max-steps", type=positive_int, help="optimizer steps to train for")
+    length.add_argument("--time-budget", type=duration, help="train for this long (e.g. 30m, 2h); the LR "
+                        "schedule spans the budget")
+    train.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU and CUDA)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model (pads to --max-seq-length)")
+    train.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when available")
+    train.add_argument("--seed", type=int, default=42)
+
+    run = p.add_argument_group("logging and checkpoints")
+    run.add_argument("--log-every", type=positive_int, default=10, help="steps between metrics.jsonl lines")
+    run.add_argument("--eval-every", type=non_negative_int, default=500, help="steps between evaluations (0: never)")
+    run.add_argument("--save-every", type=non_negative_int, default=1000,
+                     help="steps between resumable checkpoints (0: only at the end)")
+    run.add_argument("--keep-checkpoints", type=positive_int, default=2, help="how many checkpoints to keep")
+    run.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> PretrainOptions:
+    values = vars(args).copy()
+    values["lowercase"] = not values.pop("cased")
+    return PretrainOptions(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    where = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+    try:
+        return pretrain(options_from_args(args))
+    except (ValueError, OSError, TrainingDiverged) as e:  # bad input: one line, no traceback
+        print(f"{where}error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{where}interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

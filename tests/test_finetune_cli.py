@@ -1,0 +1,241 @@
+"""bert-finetune and bert-predict end to end, on fixture data with a tiny randomly initialised model.
+
+One real fine-tune (a `tiny` preset memorising 32 CoLA sentences, ~3 s) is shared by most tests: it
+must reach 100%, its saved best model must reproduce the reported score (here and in transformers),
+and bert-predict must give the same answers.
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from finetune import cli, predict
+from finetune.checkpoint import load_classifier
+from finetune.data import encode_split
+from finetune.evaluate import predict_logits
+from finetune.metrics import matthews_corrcoef
+from finetune.tasks import get_task, load_task_data
+
+FIXTURES = Path(__file__).parent / "fixtures" / "glue"
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def write_vocab(path: Path, extra: list[str] = ()) -> Path:
+    """A whole-word vocabulary of every fixture word (so no [UNK]), lowercased like BERT uncased."""
+    words = set()
+    for tsv in FIXTURES.rglob("*.tsv"):
+        words |= set(re.findall(r"\w+|[^\w\s]", tsv.read_text(encoding="utf-8-sig").lower()))
+    path.write_text("\n".join(SPECIAL + sorted(words) + list(extra)) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """vocab.txt, and overfit/CoLA: the 32 fixture training sentences as both train and dev."""
+    root = tmp_path_factory.mktemp("finetune")
+    write_vocab(root / "vocab.txt")
+    cola = root / "overfit" / "CoLA"
+    cola.mkdir(parents=True)
+    for name in ("train.tsv", "test.tsv"):
+        shutil.copy(FIXTURES / "CoLA" / name, cola / name)
+    shutil.copy(FIXTURES / "CoLA" / "train.tsv", cola / "dev.tsv")
+    return root
+
+
+def finetune_args(workspace: Path, output: Path, *extra: str) -> list[str]:
+    return ["--task", "cola", "--model", "tiny", "--vocab", str(workspace / "vocab.txt"), "--output", str(output),
+            "--data-dir", str(workspace / "overfit"), *extra]
+
+
+@pytest.fixture(scope="module")
+def overfit_run(workspace) -> Path:
+    output = workspace / "cola-run"
+    args = finetune_args(workspace, output, "--epochs", "40", "--lr", "2e-3", "--batch-size", "32", "--seeds", "1")
+    assert cli.main(args) == 0
+    return output
+
+
+# ------------------------------------------------------------------ training
+
+def test_tiny_model_memorises_32_examples(overfit_run):
+    summary = json.loads((overfit_run / "summary.json").read_text())
+    assert summary["task"] == "cola" and summary["median"] == {"mcc": 1.0}
+    assert summary["seeds"][0]["seed"] == 1 and summary["seeds"][0]["mcc"] == 1.0
+    assert summary["best_model"] == "seed-1/model" and summary["train_seconds"] > 0
+    rows = [line.split("\t") for line in (overfit_run / "seed-1" / "dev_predictions.tsv").read_text().splitlines()]
+    assert rows[0] == ["index", "sentence", "label", "prediction", "probability"]
+    assert len(rows) == 33 and all(row[2] == row[3] for row in rows[1:])  # 100% correct
+    epochs = [r for r in map(json.loads, (overfit_run / "seed-1" / "metrics.jsonl").open()) if "train_loss" in r]
+    assert [r["epoch"] for r in epochs] == list(range(1, 41))
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"] / 5  # the loss fell
+
+
+def test_outputs_on_disk(overfit_run):
+    seed_dir = overfit_run / "seed-1"
+    assert {"config.json", "model.safetensors", "vocab.txt"} <= {p.name for p in (seed_dir / "model").iterdir()}
+    submission = (seed_dir / "submission" / "CoLA.tsv").read_text().splitlines()
+    assert submission[0] == "index\tprediction"
+    assert [line.split("\t")[0] for line in submission[1:]] == ["0", "1", "2"]
+    assert all(line.split("\t")[1] in ("0", "1") for line in submission[1:])
+    assert (seed_dir / "metrics.png").stat().st_size > 0
+
+
+def test_best_model_reload_reproduces_reported_score(overfit_run, workspace):
+    summary = json.loads((overfit_run / "summary.json").read_text())
+    model, tokenizer = load_classifier(overfit_run / summary["best_model"])
+    task = get_task("cola")
+    dev = encode_split(tokenizer, task, load_task_data(task, workspace / "overfit").dev["dev"], 128)
+    logits = predict_logits(model, dev, 16, tokenizer.pad_token_id, bf16=summary["recipe"]["bf16"])
+    score = matthews_corrcoef(logits.argmax(-1).tolist(), dev.labels.tolist())
+    assert score == summary["seeds"][0]["mcc"]
+
+
+def test_saved_model_loads_in_transformers(overfit_run):
+    transformers = pytest.importorskip("transformers")
+    model_dir = overfit_run / "seed-1" / "model"
+    ours, tokenizer = load_classifier(model_dir)
+    theirs = transformers.BertForSequenceClassification.from_pretrained(model_dir).eval()
+    assert theirs.config.id2label == {0: "unacceptable", 1: "acceptable"}
+    batch = tokenizer(["The sailors rode the breeze clear of the rocks.", "Him and me went home."])
+    hf_batch = transformers.AutoTokenizer.from_pretrained(model_dir)(
+        ["The sailors rode the breeze clear of the rocks.", "Him and me went home."], padding=True, return_tensors="pt")
+    assert torch.equal(batch["input_ids"], hf_batch["input_ids"])
+    with torch.no_grad():
+        diff = (ours(**batch).logits - theirs(**batch).logits).abs().max().item()
+    assert diff < 1e-4
+
+
+@pytest.mark.parametrize("task, metrics, files", [
+    ("stsb", {"pearson", "spearman"}, ["dev_predictions.tsv", "submission/STS-B.tsv"]),
+    ("mnli", {"accuracy", "accuracy_mismatched"},
+     ["dev_matched_predictions.tsv", "dev_mismatched_predictions.tsv", "submission/MNLI-m.tsv",
+      "submission/MNLI-mm.tsv"]),
+])
+def test_regression_and_two_dev_splits(workspace, tmp_path, task, metrics, files):
+    args = ["--task", task, "--model", "tiny", "--vocab", str(workspace / "vocab.txt"), "--output", str(tmp_path),
+            "--data-dir", str(FIXTURES), "--epochs", "1", "--overwrite"]
+    assert cli.main(args) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["median"]) == metrics
+    for name in files:
+        assert (tmp_path / "seed-42" / name).is_file(), name
+    if task == "stsb":
+        scores = [float(line.split("\t")[1]) for line in (tmp_path / "seed-42/submission/STS-B.tsv").open() if line[0] != "i"]
+        assert scores and all(0.0 <= s <= 5.0 for s in scores)
+
+
+# ------------------------------------------------------------------ bad input
+
+@pytest.fixture
+def previous_run(tmp_path) -> Path:
+    """An output directory holding an earlier run's files, which a failed run must leave alone."""
+    output = tmp_path / "out"
+    (output / "seed-42").mkdir(parents=True)
+    (output / "summary.json").write_text('{"task": "cola", "median": {"mcc": 0.5}}\n')
+    (output / "seed-42" / "metrics.jsonl").write_text("{}\n")
+    return output
+
+
+def snapshot(directory: Path) -> dict:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def bad_label_data(root: Path) -> Path:
+    shutil.copytree(FIXTURES / "CoLA", root / "bad" / "CoLA")
+    dev = root / "bad" / "CoLA" / "dev.tsv"
+    dev.write_text(dev.read_text().replace("clc95\t0\t*\tHim", "clc95\t7\t*\tHim"))
+    return root / "bad"
+
+
+def set_option(args: list[str], name: str, value: str) -> None:
+    args[args.index(name) + 1] = value
+
+
+def drop_option(args: list[str], name: str) -> None:
+    del args[args.index(name):args.index(name) + 2]
+
+
+def mismatched_vocab(args, workspace, tmp):
+    """Our fine-tuned tiny model with a vocabulary two words longer than the one it was trained with."""
+    set_option(args, "--model", str(workspace / "cola-run" / "seed-1" / "model"))
+    set_option(args, "--vocab", str(write_vocab(tmp / "big.txt", ["extra1", "extra2"])))
+
+
+BAD_INPUTS = {
+    "unknown task": (lambda args, ws, tmp: set_option(args, "--task", "colaa"),
+                     r"error: unknown task 'colaa'; known tasks: cola, sst2, .*"),
+    "missing files": (lambda args, ws, tmp: set_option(args, "--data-dir", str(tmp)),
+                      r"error: .*CoLA: no such directory .*"),
+    "label outside the task's labels": (lambda args, ws, tmp: set_option(args, "--data-dir", str(bad_label_data(tmp))),
+                                        r"error: .*CoLA/dev.tsv:4: label '7' is not one of cola's labels \(0, 1\)"),
+    "preset without vocabulary": (lambda args, ws, tmp: drop_option(args, "--vocab"),
+                                  r"error: --model tiny is a preset with random weights and no vocabulary: .*"),
+    "no such model": (lambda args, ws, tmp: set_option(args, "--model", str(tmp / "nowhere")),
+                      r"error: --model .*nowhere: no such checkpoint directory, and not a preset .*"),
+    "vocabulary mismatch": (mismatched_vocab,
+                            r"error: .*model: the checkpoint has \d+ word embeddings but the vocabulary has \d+ .*"),
+    "bad seeds": (lambda args, ws, tmp: args.extend(["--seeds", "1,x"]),
+                  r"error: --seeds '1,x': expected comma-separated integers, e.g. 1,2,3"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_one_line_and_overwrites_nothing(overfit_run, workspace, tmp_path, previous_run, capsys, case):
+    change, message = BAD_INPUTS[case]
+    args = finetune_args(workspace, previous_run, "--overwrite")  # even --overwrite must not touch it
+    change(args, workspace, tmp_path)
+    before = snapshot(previous_run)
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(message + "\n", err), err  # exactly one line
+    assert snapshot(previous_run) == before
+    assert snapshot(previous_run) == before
+
+
+def test_existing_output_needs_overwrite(workspace, previous_run, capsys):
+    before = snapshot(previous_run)
+    assert cli.main(finetune_args(workspace, previous_run)) == 2
+    assert "already holds files: pass --overwrite" in capsys.readouterr().err
+    assert snapshot(previous_run) == before
+
+
+# ------------------------------------------------------------------ bert-predict
+
+def test_predict_one_sentence(overfit_run, capsys):
+    assert predict.main(["--model", str(overfit_run), "Him and me went home."]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    label, p = re.fullmatch(r"(\w+) \((0\.\d{4}|1\.0000)\)", lines[0]).groups()
+    probabilities = dict(line.split() for line in lines[1:])
+    assert set(probabilities) == {"unacceptable", "acceptable"}
+    assert abs(sum(map(float, probabilities.values())) - 1) < 1e-3
+    assert probabilities[label] == p and float(p) > 0.5
+
+
+def test_predict_file_agrees_with_dev_predictions(overfit_run, tmp_path):
+    rows = [line.split("\t") for line in (overfit_run / "seed-1" / "dev_predictions.tsv").read_text().splitlines()[1:]]
+    names = {"0": "unacceptable", "1": "acceptable"}
+    (tmp_path / "in.tsv").write_text("".join(row[1] + "\n" for row in rows))
+    assert predict.main(["--model", str(overfit_run / "seed-1" / "model"), "--input", str(tmp_path / "in.tsv"),
+                         "--output", str(tmp_path / "out.tsv")]) == 0
+    out = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()]
+    assert out[0] == ["text", "label", "probability"]
+    assert [o[1] for o in out[1:]] == [names[row[3]] for row in rows]
+
+    (tmp_path / "in.jsonl").write_text(json.dumps({"text": rows[0][1]}) + "\n" + json.dumps({"text": rows[1][1]}) + "\n")
+    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl"),
+                         "--output", str(tmp_path / "out.jsonl")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").open()]
+    assert [r["label"] for r in records] == [names[rows[0][3]], names[rows[1][3]]]
+    assert set(records[0]["probabilities"]) == {"unacceptable", "acceptable"}
+
+
+def test_predict_bad_input_file(overfit_run, tmp_path, capsys):
+    (tmp_path / "in.jsonl").write_text('{"text": "fine"}\n{"text": \n')
+    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 2
+    assert re.fullmatch(r"error: .*in.jsonl:2: not valid JSON.*\n", capsys.readouterr().err)
+    assert predict.main(["--model", str(tmp_path / "missing"), "some text"]) == 2
+    assert "no such model directory" in capsys.readouterr().err

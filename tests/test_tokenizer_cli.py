@@ -1,0 +1,61 @@
+"""`bert-tokenizer train` / `encode`, and `python -m tokenizer`."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tokenizer import WordPieceTokenizer
+from tokenizer.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_corpus(directory: Path) -> Path:
+    directory.mkdir()
+    words = ["the", "cat", "sat", "on", "mat", "unaffable", "dog", "ran", "far", "away", "Crème", "brûlée"]
+    lines = [" ".join(words[(i * 7 + j) % len(words)] for j in range(9)) + "." for i in range(400)]
+    (directory / "a.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+def test_train_then_encode(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "corpus")
+    assert main(["train", "--input", str(corpus), "--vocab-size", "70", "--output", str(tmp_path / "tok")]) == 0
+    assert "saved 70 tokens (uncased)" in capsys.readouterr().out
+    tok = WordPieceTokenizer.from_pretrained(tmp_path / "tok")
+    assert tok.vocab_size == 70 and tok.lowercase
+
+    assert main(["encode", "--vocab", str(tmp_path / "tok"), "The cat", "--pair", "sat."]) == 0
+    tokens_line, ids_line = capsys.readouterr().out.splitlines()
+    assert tokens_line.split() == ["tokens:", "[CLS]", "the", "cat", "[SEP]", "sat", ".", "[SEP]"]
+    assert [int(i) for i in ids_line.split()[1:]] == tok.encode("The cat", "sat.").ids
+
+
+def test_cased_training(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "corpus")
+    assert main(["train", "--input", str(corpus / "a.txt"), "--vocab-size", "70", "--output", str(tmp_path / "tok"),
+                 "--cased"]) == 0
+    assert "(cased)" in capsys.readouterr().out
+    assert WordPieceTokenizer.from_pretrained(tmp_path / "tok").lowercase is False
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n\xff\xfe\n")
+    assert main(["train", "--input", str(bad), "--vocab-size", "50", "--output", str(tmp_path / "out")]) == 1
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line == (f"error: {bad}:2: not UTF-8 text (byte 0xff); "
+                         "convert the file, e.g. with `iconv -f latin1 -t utf-8`")
+    assert not (tmp_path / "out").exists()
+
+    assert main(["encode", "--vocab", str(tmp_path / "missing"), "text"]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing'}: no such file or directory\n"
+
+
+def test_python_dash_m(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "##s"]) + "\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "tokenizer", "encode", "--vocab", str(vocab), "Hellos!"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].split() == ["tokens:", "[CLS]", "hello", "##s", "[UNK]", "[SEP]"]
