@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from .corpus import CorpusStats, HubDataset, LocalFile, Source, read_documents
 
 FORMAT_VERSION = 1  # bump when the reading, splitting or file layout changes: old entries are then ignored
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # what decides the token ids (in the tokenizer's directory)
 CHUNK_CHARS = 1 << 20  # about 1 MB of text per work unit: big enough to amortise the hand-off to a worker
 
 
@@ -84,14 +85,14 @@ def corpus_key(sources: list[Source], tokenizer_files: list[Path]) -> dict:
             corpus.append([str(source.path), stat.st_size, stat.st_mtime_ns])
         else:
             corpus.append(["hf", source.name, source.config, source.split])
-    tokenizer = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(tokenizer_files)}
+    tokenizer = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in tokenizer_files}
     return {"format": FORMAT_VERSION, "corpus": corpus, "tokenizer": tokenizer}
 
 
 def load_or_build(sources: list[Source], tokenizer_dir: Path, cache_dir: Path, vocab_size: int,
                   num_workers: int = 1, show_progress: bool = True) -> TokenizedCorpus:
     """The cached tokenised corpus for these sources and this tokenizer, built first if missing."""
-    tokenizer_files = [p for p in Path(tokenizer_dir).iterdir() if p.is_file()]
+    tokenizer_files = [Path(tokenizer_dir) / name for name in TOKENIZER_FILES if (Path(tokenizer_dir) / name).exists()]
     key = corpus_key(sources, tokenizer_files)
     directory = Path(cache_dir) / f"corpus-{_hash(key)}"
     if (directory / "info.json").exists():

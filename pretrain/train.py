@@ -402,6 +402,7 @@ class Trainer:
             totals[4] += float(not torch.isfinite(losses).all())
         totals[5] = float(stop.received is not None)
         totals = self.ctx.all_reduce_sum(totals.to(self.ctx.device)).cpu()
+        lr = self.optimizer.param_groups[0]["lr"]  # the LR of this step (scheduler.step() moves to the next)
         if totals[4] == 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), opts.max_grad_norm)
             self.optimizer.step()
@@ -411,7 +412,7 @@ class Trainer:
         return {"loss": totals[0].item() / world, "mlm_loss": totals[1].item() / world,
                 "nsp_loss": totals[2].item() / world, "tokens": int(totals[3].item()),
                 "nonfinite": bool(totals[4].item()), "stop": bool(totals[5].item()),
-                "lr": self.optimizer.param_groups[0]["lr"]}
+                "lr": lr}
 
     def after_step(self, window: "LogWindow", progress) -> None:
         opts, step = self.opts, self.state.step

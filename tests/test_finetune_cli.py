@@ -128,6 +128,23 @@ def test_regression_and_two_dev_splits(workspace, tmp_path, task, metrics, files
         assert scores and all(0.0 <= s <= 5.0 for s in scores)
 
 
+def test_pretraining_checkpoint_loses_its_heads_and_gains_a_classifier(workspace, tmp_path):
+    from bert import BertConfig, BertForPreTraining
+    from finetune.checkpoint import build_classifier, load_tokenizer, resolve_model
+
+    tokenizer = load_tokenizer(workspace / "vocab.txt")
+    pretrained = BertForPreTraining(BertConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size))
+    pretrained.save_pretrained(tmp_path / "pretrained")
+    tokenizer.save(tmp_path / "pretrained")
+    source, _ = resolve_model(str(tmp_path / "pretrained"), vocab=None)
+    classifier = build_classifier(source, get_task("mnli"))
+    assert torch.equal(classifier.bert.encoder.layers[1].feed_forward.up.weight,
+                       pretrained.bert.encoder.layers[1].feed_forward.up.weight)
+    assert not any(name.startswith(("mlm_head", "nsp_head")) for name in classifier.state_dict())
+    assert classifier.classifier.weight.shape == (3, 128)
+    assert classifier.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
+
+
 # ------------------------------------------------------------------ bad input
 
 @pytest.fixture

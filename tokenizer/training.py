@@ -5,7 +5,7 @@ pre-split) corpus, start from their characters, both word-initial ("a") and cont
 repeatedly merge the most frequent adjacent pair of pieces until there are `vocab_size` entries.
 (Google's original tool scored merges by language-model likelihood instead; encoding, greedy
 longest-match-first, is the same whichever way the vocabulary was made.) The five special tokens
-come first, so [PAD] is id 0.
+come first, so [PAD] is id 0; the other tokens follow in sorted order (see `renumbered`).
 """
 
 from __future__ import annotations
