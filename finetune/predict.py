@@ -45,9 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("texts", nargs="*", metavar="TEXT", help='a sentence, or a sentence pair: "first" "second"')
     p.add_argument("--input", type=Path, help="predict every line of a .tsv or .jsonl file")
     p.add_argument("--output", type=Path, help="where --input's predictions go (default: stdout)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
     p.add_argument("--max-seq-length", type=int, default=128,
-                   help="truncate to this many tokens (use the length the model was fine-tuned with)")
+                   help="truncate to this many tokens; use the length the model was fine-tuned with "
+                        "(default: %(default)s)")
     args = p.parse_args(argv)
     if bool(args.texts) == bool(args.input):
         p.error("give either one sentence (or two, for a pair) or --input FILE")

@@ -419,8 +419,9 @@ class Trainer:
         progress.update(1) if opts.max_steps is not None else progress.update(round(self.length.elapsed()) - progress.n)
         progress.set_postfix(step=step, loss=f"{window.last['loss']:.3f}", lr=f"{window.last['lr']:.2e}",
                              tok_s=f"{window.tokens_per_s():,.0f}", refresh=False)
-        evaluate_now = opts.eval_every > 0 and step % opts.eval_every == 0
-        if step % opts.log_every == 0 or evaluate_now or self.length.finished(step):
+        last = self.length.finished(step)
+        evaluate_now = opts.eval_every > 0 and (step % opts.eval_every == 0 or last)
+        if step % opts.log_every == 0 or evaluate_now or last:
             record = {"step": step, "epoch": round(self.batches.epoch_of(step), 4), **window.summary(),
                       "elapsed_s": round(self.length.elapsed(), 2)}
             if evaluate_now:
@@ -466,9 +467,10 @@ class Trainer:
             self.save_checkpoint()
         if self.ctx.is_main:
             self.model.save_pretrained(self.opts.output)
-            plot_metrics(self.metrics.path, self.opts.output / "loss.png", {
-                "loss": ["loss", "mlm_loss", "eval_mlm_loss"],
-                "held-out accuracy": ["eval_mlm_acc", "eval_nsp_acc"] if self.opts.nsp else ["eval_mlm_acc"]})
+            panels = {"loss": ["loss", "mlm_loss", "eval_mlm_loss"]}
+            if self.opts.eval_every > 0:
+                panels["held-out accuracy"] = ["eval_mlm_acc", "eval_nsp_acc"] if self.opts.nsp else ["eval_mlm_acc"]
+            plot_metrics(self.metrics.path, self.opts.output / "loss.png", panels)
             print(f"done: {self.state.step} steps in {self.length.elapsed():.0f}s; model, vocabulary and metrics "
                   f"saved to {self.opts.output}")
 
