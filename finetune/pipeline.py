@@ -1,0 +1,121 @@
+"""The main job, end to end: a text corpus in, our own pretrained BERT, GLUE scores out.
+
+    python -m finetune.pipeline --corpus ../shared/data/corpus --glue-dir ../shared/data/glue
+    python -m finetune.pipeline --budget 2h --seeds 1,2,3,4,5          # the README experiment
+
+Steps, each one a command of this project, printed before it runs so it can be re-run alone:
+  1. bert-tokenizer train    a WordPiece vocabulary on the corpus
+  2. bert-pretrain           the preset (mini) pretrained within the time budget (MLM + NSP, bf16)
+  3. bert-finetune           our checkpoint on each task, and the same preset from random weights (the
+                             no-pretraining baseline), over the same seeds
+  4. a table of the median dev scores
+
+Re-running resumes: a finished vocabulary, pretraining run or fine-tune is reused, an interrupted
+pretraining run continues from its last checkpoint. Without --corpus / --glue-dir the data come from the
+HF Hub (WikiText-103 and nyu-mll/glue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from bert.training import parse_duration
+from finetune.errors import InputError
+from finetune.tasks import get_task
+
+HUB_CORPUS = "wikitext/wikitext-103-raw-v1"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m finetune.pipeline", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--corpus", nargs="+", default=[HUB_CORPUS], help="text files/folders or a HF dataset name "
+                   f"(default: {HUB_CORPUS})")
+    p.add_argument("--glue-dir", type=Path, help="GLUE in the TSV layout (default: nyu-mll/glue from the HF Hub)")
+    p.add_argument("--work-dir", type=Path, default=Path("runs/main"), help="where every step writes (default: %(default)s)")
+    p.add_argument("--budget", default="5m", help="pretraining time budget, e.g. 5m, 2h (default: %(default)s)")
+    p.add_argument("--preset", default="mini", help="model size (default: %(default)s)")
+    p.add_argument("--vocab-size", type=int, default=8192)
+    p.add_argument("--tasks", default="cola,mrpc", help="comma-separated GLUE tasks (default: %(default)s)")
+    p.add_argument("--seeds", default="1", help="fine-tuning seeds; the median is reported (default: %(default)s)")
+    p.add_argument("--pretrain-args", default="--lr 1e-3 --batch-size 32 --max-seq-length 128 --bf16",
+                   help="more bert-pretrain options, as one string (default: %(default)r)")
+    p.add_argument("--finetune-args", default="--epochs 3 --lr 1e-4 --batch-size 32",
+                   help="more bert-finetune options, as one string (default: %(default)r)")
+    args = p.parse_args(argv)
+    try:
+        parse_duration(args.budget)
+    except ValueError as e:
+        p.error(str(e))
+    return args
+
+
+def run_step(title: str, argv: list[str]) -> None:
+    """Run one project command in its own process, showing it first; stop the pipeline if it fails."""
+    print(f"\n=== {title}\n$ {shlex.join(argv)}", flush=True)
+    result = subprocess.run([sys.executable, *argv])
+    if result.returncode != 0:
+        sys.exit(f"error: step '{title}' failed (exit {result.returncode}); fix it and re-run: finished steps are reused")
+
+
+def train_vocabulary(args, vocab_dir: Path) -> None:
+    if (vocab_dir / "vocab.txt").exists():
+        print(f"\n=== vocabulary: reusing {vocab_dir}")
+        return
+    run_step("1. WordPiece vocabulary", ["-m", "tokenizer", "train", "--input", *args.corpus,
+                                         "--vocab-size", str(args.vocab_size), "--output", str(vocab_dir)])
+
+
+def pretrain(args, vocab_dir: Path, model_dir: Path) -> None:
+    # --resume continues an interrupted run; a finished one just re-saves its final model.
+    run_step(f"2. pretraining ({args.preset}, {args.budget})",
+             ["-m", "pretrain", "--corpus", *args.corpus, "--vocab", str(vocab_dir), "--output", str(model_dir),
+              "--preset", args.preset, "--time-budget", args.budget, "--resume", *shlex.split(args.pretrain_args)])
+
+
+def finetune(args, task: str, model: str, output: Path, extra: list[str]) -> dict:
+    summary = output / "summary.json"
+    wanted_seeds = [int(s) for s in args.seeds.split(",")]
+    if summary.exists() and [r["seed"] for r in json.loads(summary.read_text())["seeds"]] == wanted_seeds:
+        print(f"\n=== {task} from {model}: reusing {summary}")
+    else:
+        data = ["--data-dir", str(args.glue_dir)] if args.glue_dir else []
+        run_step(f"3. fine-tuning {task} from {model}",
+                 ["-m", "finetune", "--task", task, "--model", model, "--output", str(output), "--seeds", args.seeds,
+                  "--overwrite", *data, *extra, *shlex.split(args.finetune_args)])
+    return json.loads(summary.read_text())
+
+
+def print_table(rows: list[tuple[str, str, dict, dict]], budget: str, seeds: str) -> None:
+    print(f"\nGLUE dev, median over seeds {seeds}:")
+    header = f"{'task':<6} {'metric':<9} {'no pretraining':>15} {'ours, ' + budget + ' pretraining':>26}"
+    print(header + "\n" + "-" * len(header))
+    for task, metric, baseline, ours in rows:
+        print(f"{task:<6} {metric:<9} {baseline['median'][metric]:>15.4f} {ours['median'][metric]:>26.4f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    work = args.work_dir
+    vocab_dir, model_dir = work / "vocab", work / "pretrained"
+    try:
+        tasks = [get_task(name.strip()) for name in args.tasks.split(",")]
+    except InputError as e:
+        sys.exit(f"error: {e}")
+    train_vocabulary(args, vocab_dir)
+    pretrain(args, vocab_dir, model_dir)
+    rows = []
+    for task in tasks:
+        baseline = finetune(args, task.name, args.preset, work / f"{task.name}-no-pretraining", ["--vocab", str(vocab_dir)])
+        ours = finetune(args, task.name, str(model_dir), work / f"{task.name}-ours", [])
+        rows.append((task.name, task.main_metric, baseline, ours))
+    print_table(rows, args.budget, args.seeds)
+
+
+if __name__ == "__main__":
+    main()
