@@ -3,8 +3,8 @@
 One training step = forward with MLM labels (15% of positions, BERT's 80/10/10 masking) and NSP labels,
 backward, gradient clipping and an AdamW update, exactly as `bert-pretrain` does it. Both models get the
 same config, the same initial weights and the same batches and masks. Timings alternate between the two
-models so that background load hits both alike. Peak memory is measured in a fresh child process per
-model (peak RSS growth over the training steps on CPU, torch.cuda.max_memory_allocated on CUDA).
+models so that background load hits both alike. Peak memory is what the training steps allocate on top
+of the weights (see `peak_memory_mb`).
 
     python bench/bench_pretrain.py                          # mini and base, fp32 and bf16
     python bench/bench_pretrain.py --presets mini --batch-size 64 --repeats 10
@@ -13,23 +13,21 @@ model (peak RSS growth over the training steps on CPU, torch.cuda.max_memory_all
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 import torch
 import transformers
+from torch.profiler import ProfilerActivity, profile
 
 import bert
 from bert.training import autocast, build_optimizer
 from pretrain.masking import MaskingScheme, mask_example
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+transformers.utils.logging.disable_progress_bar()
 
 
 def make_models(preset: str, device: torch.device) -> dict[str, torch.nn.Module]:
@@ -69,10 +67,8 @@ def training_step(model, optimizer, batch: dict, device: torch.device, bf16: boo
     return step
 
 
-def throughput(preset: str, batch_size: int, seq: int, bf16: bool, repeats: int, device: torch.device) -> dict:
+def throughput(models: dict, batch: dict, bf16: bool, repeats: int, device: torch.device) -> dict:
     """Median tokens/s of a full training step, per model, measured alternately."""
-    models = make_models(preset, device)
-    batch = make_batch(models["ours"].config.vocab_size, batch_size, seq, device)
     steps = {name: training_step(m, build_optimizer(m, 1e-4), batch, device, bf16) for name, m in models.items()}
     for step in steps.values():  # warm-up: allocator, optimizer state, kernels
         step()
@@ -83,35 +79,24 @@ def throughput(preset: str, batch_size: int, seq: int, bf16: bool, repeats: int,
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)
-    return {name: batch_size * seq / statistics.median(t) for name, t in times.items()}
+    return {name: batch["input_ids"].numel() / statistics.median(t) for name, t in times.items()}
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-
-def peak_memory_mb(model_name: str, preset: str, batch_size: int, seq: int, bf16: bool, device: torch.device) -> float:
-    """Run in a fresh process: memory the training steps add on top of the model (activations, gradients,
-    optimizer state). CPU: peak RSS growth; CUDA: peak allocated minus allocated before."""
-    model = make_models(preset, device)[model_name]
-    batch = make_batch(model.config.vocab_size, batch_size, seq, device)
+def peak_memory_mb(model, batch: dict, bf16: bool, device: torch.device) -> float:
+    """Peak memory two training steps add on top of the model's weights: activations, gradients, the
+    logits and the AdamW state. CUDA: torch.cuda.max_memory_allocated. CPU has no such counter, so the
+    profiler records every tensor allocation and free, and the peak of their running sum is taken
+    (the process RSS would mostly measure the allocator's caching, not the tensors)."""
     step = training_step(model, build_optimizer(model, 1e-4), batch, device, bf16)
     if device.type == "cuda":
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         step(), step()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
-    before = rss_mb()
-    step(), step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
-
-
-def measure_memory_in_child(model_name: str, args, preset: str, bf16: bool) -> float:
-    command = [sys.executable, __file__, "--memory-probe", model_name, "--presets", preset, "--batch-size",
-               str(args.batch_size), "--seq", str(args.seq), "--device", args.device] + (["--bf16"] if bf16 else [])
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step(), step()
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    return float(np.cumsum([e.self_cpu_memory_usage for e in events]).max()) / 2**20
 
 
 def main() -> None:
@@ -122,15 +107,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--memory-probe", choices=["ours", "hf"], help=argparse.SUPPRESS)
-    parser.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = torch.device(args.device)
-
-    if args.memory_probe:  # child process: one model, one measurement
-        peak = peak_memory_mb(args.memory_probe, args.presets, args.batch_size, args.seq, args.bf16, device)
-        print(json.dumps({"peak_mb": peak}))
-        return
 
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, device {device}, "
           f"{torch.get_num_threads()} threads, batch {args.batch_size} x seq {args.seq}, "
@@ -140,8 +118,10 @@ def main() -> None:
     for preset in args.presets.split(","):
         for precision in args.precisions.split(","):
             bf16 = precision == "bf16"
-            speed = throughput(preset, args.batch_size, args.seq, bf16, args.repeats, device)
-            memory = {name: measure_memory_in_child(name, args, preset, bf16) for name in ("ours", "hf")}
+            models = make_models(preset, device)
+            batch = make_batch(models["ours"].config.vocab_size, args.batch_size, args.seq, device)
+            memory = {name: peak_memory_mb(model, batch, bf16, device) for name, model in models.items()}
+            speed = throughput(models, batch, bf16, args.repeats, device)
             print(f"{preset:<7} {precision:<9} {speed['ours']:>11,.0f} {speed['hf']:>10,.0f} "
                   f"{speed['ours'] / speed['hf']:>6.2f}x {memory['ours']:>9,.0f} {memory['hf']:>9,.0f} "
                   f"{memory['ours'] / memory['hf']:>6.2f}x", flush=True)
