@@ -62,7 +62,8 @@ def micro_batch_positions(step: int, micro: int, rank: int, batch_size: int, gra
 
 
 def collate(examples: np.ndarray, mask_rngs: list[np.random.Generator], tokens: np.ndarray,
-            scheme: MaskingScheme, special: SpecialIds, nsp: bool, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+            scheme: MaskingScheme, special: SpecialIds, nsp: bool,
+            pad_to: int | None = None) -> dict[str, torch.Tensor]:
     """Example rows (n, 5) -> the model's inputs, each (n, length) int64 (next_sentence_label (n,)).
 
     Each example is masked with its own generator. The batch is padded to its longest example rounded up
@@ -99,9 +100,10 @@ class PretrainingBatches:
         self.batch_size, self.grad_accum, self.world_size = batch_size, grad_accum, world_size
         self.stream = ExampleStream(len(train_examples), seed)
         # A fixed sample of the held-out examples, with fixed masks, so evaluations are comparable.
-        chosen = np.sort(np.random.default_rng([seed, HELD_OUT_STREAM]).permutation(len(held_out_examples))[:eval_examples])
-        self.held_out_examples = np.asarray(held_out_examples[chosen]) if len(chosen) else held_out_examples[:0]
-        self.held_out_ids = chosen
+        order = np.random.default_rng([seed, HELD_OUT_STREAM]).permutation(len(held_out_examples))
+        chosen = np.sort(order[:eval_examples])
+        self.held_out_examples = np.asarray(held_out_examples[chosen])
+        self.held_out_ids = chosen  # their indices in the held-out table, which seed their masks
 
     @property
     def global_batch_size(self) -> int:

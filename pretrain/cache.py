@@ -57,7 +57,8 @@ class TokenizedCorpus:
         return cls(directory, tokens, np.load(directory / "sentence_starts.npy"),
                    np.load(directory / "document_starts.npy"), info)
 
-    def cached_array(self, name: str, settings: dict, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    def cached_arrays(self, name: str, settings: dict,
+                      build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Arrays derived from this corpus (example tables), built once per `settings` and memory-mapped.
 
         `build()` returns {part: array}; they are saved as `{name}-{hash(settings)}-{part}.npy`.
@@ -186,20 +187,29 @@ def _append_kept(lengths: np.ndarray, chunk_document_ends: list[int], sentence_l
 
 # --------------------------------------------------------------------------- tokenising in workers
 
-_worker_tokenizer = None  # each worker process loads the tokenizer once, on its first chunk
 
-
-def _tokenize(tokenizer_dir: str, sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _tokenize(tokenizer, sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Sentences -> (all their token ids concatenated (n_tokens,) int64, each sentence's length (n,))."""
-    global _worker_tokenizer
-    if _worker_tokenizer is None:
-        from tokenizer import WordPieceTokenizer
-
-        _worker_tokenizer = WordPieceTokenizer.from_pretrained(tokenizer_dir)
-    encoded = _worker_tokenizer.encode_batch_ids(sentences)
+    encoded = tokenizer.encode_batch_ids(sentences)
     lengths = np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
     tokens = np.fromiter((t for ids in encoded for t in ids), dtype=np.int64, count=int(lengths.sum()))
     return tokens, lengths
+
+
+_worker_tokenizer = None  # in a worker process (which lives for one build): loaded on its first chunk
+
+
+def _tokenize_in_worker(tokenizer_dir: str, sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    global _worker_tokenizer
+    if _worker_tokenizer is None:  # loaded here, not in a Pool initializer: an initializer that fails
+        _worker_tokenizer = _load_tokenizer(tokenizer_dir)  # makes Pool respawn workers forever
+    return _tokenize(_worker_tokenizer, sentences)
+
+
+def _load_tokenizer(tokenizer_dir: str):
+    from tokenizer import WordPieceTokenizer
+
+    return WordPieceTokenizer.from_pretrained(tokenizer_dir)
 
 
 def _no_tokenizer_threads() -> None:
@@ -208,19 +218,20 @@ def _no_tokenizer_threads() -> None:
 
 
 def _tokenize_chunks(chunks: Iterator[tuple], tokenizer_dir: Path, num_workers: int) -> Iterator[tuple]:
-    """Yield (chunk, _tokenize(chunk's sentences)) in order, with `num_workers` processes.
+    """Yield (chunk, (tokens, lengths) of its sentences) in order, tokenised by `num_workers` processes.
 
     At most 2 chunks per worker are in flight, so a fast reader never piles the corpus up in memory
     (Pool.imap would: it queues its whole input). Errors in a worker surface here, from `result.get()`.
     """
     if num_workers <= 1:
+        tokenizer = _load_tokenizer(str(tokenizer_dir))
         for chunk in chunks:
-            yield chunk, _tokenize(str(tokenizer_dir), chunk[0])
+            yield chunk, _tokenize(tokenizer, chunk[0])
         return
     with multiprocessing.get_context().Pool(num_workers, _no_tokenizer_threads) as pool:
         in_flight: deque = deque()
         for chunk in chunks:
-            in_flight.append((chunk, pool.apply_async(_tokenize, (str(tokenizer_dir), chunk[0]))))
+            in_flight.append((chunk, pool.apply_async(_tokenize_in_worker, (str(tokenizer_dir), chunk[0]))))
             if len(in_flight) >= 2 * num_workers:
                 done, result = in_flight.popleft()
                 yield done, result.get()

@@ -139,7 +139,7 @@ def read_documents(sources: list[Source], stats: CorpusStats | None = None) -> I
             yield document
 
 
-def _local_lines(path: Path, stats: CorpusStats) -> Iterator[str | None]:
+def _local_lines(path: Path, stats: CorpusStats) -> Iterator[str]:
     """Decoded lines of a file; lines that are not valid UTF-8 are counted and skipped."""
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):

@@ -45,7 +45,7 @@ from bert.training import (
 from tokenizer import WordPieceTokenizer
 
 from .batches import PretrainingBatches, SpecialIds
-from .cache import default_cache_dir, load_or_build
+from .cache import TokenizedCorpus, default_cache_dir, load_or_build
 from .corpus import read_documents, resolve_sources
 from .examples import build_examples
 from .masking import MaskingScheme
@@ -94,11 +94,14 @@ class PretrainOptions:
     hub_split: str = "train"
     progress: bool = True
 
+    def example_settings(self) -> dict:
+        """The settings the example tables are built from (and cached under)."""
+        return {"seed": self.seed, "max_seq_length": self.max_seq_length, "short_seq_prob": self.short_seq_prob,
+                "nsp": self.nsp, "eval_fraction": self.eval_fraction}
+
     def data_settings(self) -> dict:
         """The settings that decide which example and mask each step sees: a resumed run must match them."""
-        return {"seed": self.seed, "max_seq_length": self.max_seq_length, "short_seq_prob": self.short_seq_prob,
-                "nsp": self.nsp, "mask_prob": self.mask_prob, "whole_word_mask": self.whole_word_mask,
-                "eval_fraction": self.eval_fraction}
+        return {**self.example_settings(), "mask_prob": self.mask_prob, "whole_word_mask": self.whole_word_mask}
 
 
 class TrainingDiverged(RuntimeError):
@@ -202,11 +205,8 @@ def prepare_batches(opts: PretrainOptions, tokenizer: WordPieceTokenizer, ctx: D
     with main_process_first(ctx, local=True):
         corpus = load_or_build(sources, opts.output, cache_dir, tokenizer.vocab_size, opts.num_workers,
                                show_progress=opts.progress and ctx.local_rank == 0)
-        settings = {k: v for k, v in opts.data_settings().items() if "mask" not in k}
-        examples = corpus.cached_array("examples", settings, lambda: dict(zip(("train", "held_out"), build_examples(
-            corpus.sentence_starts, corpus.document_starts, max_seq_length=opts.max_seq_length,
-            short_seq_prob=opts.short_seq_prob, nsp=opts.nsp, held_out_fraction=opts.eval_fraction,
-            seed=opts.seed))))
+        examples = corpus.cached_arrays("examples", opts.example_settings(),
+                                        build=lambda: build_example_tables(corpus, opts))
     if ctx.is_main:
         print_corpus_summary(corpus.info, examples, corpus.directory)
     tokens = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
@@ -216,6 +216,13 @@ def prepare_batches(opts: PretrainOptions, tokenizer: WordPieceTokenizer, ctx: D
     return PretrainingBatches(corpus.tokens, examples["train"], examples["held_out"], scheme, special,
                               nsp=opts.nsp, seed=opts.seed, batch_size=opts.batch_size, grad_accum=opts.grad_accum,
                               world_size=ctx.world_size, eval_examples=opts.eval_examples, pad_to=pad_to)
+
+
+def build_example_tables(corpus: TokenizedCorpus, opts: PretrainOptions) -> dict[str, np.ndarray]:
+    train, held_out = build_examples(corpus.sentence_starts, corpus.document_starts,
+                                     max_seq_length=opts.max_seq_length, short_seq_prob=opts.short_seq_prob,
+                                     nsp=opts.nsp, held_out_fraction=opts.eval_fraction, seed=opts.seed)
+    return {"train": train, "held_out": held_out}
 
 
 def print_corpus_summary(info: dict, examples: dict, cache_directory: Path) -> None:
@@ -236,25 +243,34 @@ class RunLength:
     With a time budget the number of steps is not known in advance, so (as in Geiping & Goldstein 2022,
     "Cramming") it is re-estimated from the speed so far, and the LR schedule decays to zero exactly when
     the budget runs out. Time spent before an interruption counts (it is saved in the checkpoint).
+
+    Every decision uses `elapsed`, the time all processes agreed on at the last step (the mean of their
+    clocks): with per-process clocks, processes could take different LRs, or stop at different steps.
     """
 
     def __init__(self, max_steps: int | None, time_budget: float | None, warmup_steps: int | None):
         self.max_steps, self.time_budget, self.warmup = max_steps, time_budget, warmup_steps
         self.elapsed_before = 0.0  # seconds trained before this process started (resume)
         self.started = time.perf_counter()
+        self.elapsed = 0.0  # agreed seconds of training so far, updated once per step
 
-    def elapsed(self) -> float:
+    def clock(self) -> float:
+        """This process's own count of seconds trained."""
         return self.elapsed_before + time.perf_counter() - self.started
+
+    def start(self, elapsed_before: float = 0.0) -> None:
+        self.elapsed_before = self.elapsed = elapsed_before
+        self.started = time.perf_counter()
 
     def finished(self, step: int) -> bool:
         if self.max_steps is not None:
             return step >= self.max_steps
-        return self.elapsed() >= self.time_budget
+        return self.elapsed >= self.time_budget
 
     def total_steps(self, step: int) -> int:
         if self.max_steps is not None:
             return self.max_steps
-        elapsed = self.elapsed()
+        elapsed = self.elapsed
         if step == 0 or elapsed <= 0:
             return 1_000_000  # no speed measured yet; warmup (a fraction of this) keeps the first LR tiny
         return max(step + 1, round(step * self.time_budget / elapsed))
@@ -334,7 +350,6 @@ class Trainer:
             return
         self.state = load_training_checkpoint(latest, self.model, self.optimizer, self.scheduler)
         self.check_same_data(self.state.extra)
-        self.length.elapsed_before = self.state.extra.get("elapsed_s", 0.0)
         if self.ctx.is_main:
             keep_metrics_up_to(self.metrics, self.state.step)
             print(f"resumed from {latest} (step {self.state.step})")
@@ -350,7 +365,7 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         if not self.ctx.is_main:
             return None
-        self.state.extra = {"elapsed_s": self.length.elapsed(), "data_settings": self.opts.data_settings(),
+        self.state.extra = {"elapsed_s": self.length.elapsed, "data_settings": self.opts.data_settings(),
                             "global_batch_size": self.batches.global_batch_size,
                             "samples_seen": self.state.step * self.batches.global_batch_size}
         return save_training_checkpoint(self.checkpoint_dir, self.model, self.optimizer, self.scheduler, self.state,
@@ -360,19 +375,21 @@ class Trainer:
 
     def run(self) -> int:
         self.restore_or_start()
-        self.length.started = time.perf_counter()
+        self.length.start(elapsed_before=self.state.extra.get("elapsed_s", 0.0))
         ddp = self.ctx.wrap(self.model)
         forward = torch.compile(ddp) if self.opts.compile else ddp
         progress = self.progress_bar()
         window = LogWindow()
+        done = self.length.finished(self.state.step)
         with StopSignal() as stop:
-            while not self.length.finished(self.state.step):
+            while not done:
                 stats = self.train_step(forward, ddp, stop)
                 if stats["nonfinite"]:
                     raise TrainingDiverged(self.divergence_message(stats))
                 self.state.step += 1
+                done = self.length.finished(self.state.step)
                 window.add(stats)
-                self.after_step(window, progress)
+                self.after_step(window, progress, last=done)
                 if stats["stop"]:
                     return self.stop_early(stop.received or signal.SIGTERM, progress)
         progress.close()
@@ -385,23 +402,24 @@ class Trainer:
         opts, step = self.opts, self.state.step
         torch.manual_seed(dropout_seed(opts.seed, step, self.ctx.rank))
         self.model.train()
-        totals = torch.zeros(6, dtype=torch.float64)  # loss, mlm_loss, nsp_loss, tokens, nonfinite, stop
+        # loss, mlm_loss, nsp_loss, tokens, nonfinite, stop requested, clock: summed over processes below
+        totals = torch.zeros(7, dtype=torch.float64)
         for micro in range(opts.grad_accum):
             batch = self.batches.train_batch(step, micro, self.ctx.rank)
             totals[3] += batch["attention_mask"].sum()
             batch = {k: v.to(self.ctx.device, non_blocking=True) for k, v in batch.items()}
-            last = micro == opts.grad_accum - 1
-            sync = contextlib.nullcontext() if last or not isinstance(ddp, DistributedDataParallel) else ddp.no_sync()
-            with sync, autocast(self.ctx.device, opts.bf16):
-                out = forward(**batch)
-            with sync:
+            with self.gradient_sync(ddp, last_micro_batch=micro == opts.grad_accum - 1):
+                with autocast(self.ctx.device, opts.bf16):
+                    out = forward(**batch)
                 (out.loss / opts.grad_accum).backward()
             losses = torch.stack([out.loss.detach(), out.mlm_loss.detach(),
                                   out.nsp_loss.detach() if out.nsp_loss is not None else out.loss.new_zeros(())])
             totals[:3] += losses.double().cpu() / opts.grad_accum
             totals[4] += float(not torch.isfinite(losses).all())
         totals[5] = float(stop.received is not None)
+        totals[6] = self.length.clock()
         totals = self.ctx.all_reduce_sum(totals.to(self.ctx.device)).cpu()
+        self.length.elapsed = totals[6].item() / self.ctx.world_size
         lr = self.optimizer.param_groups[0]["lr"]  # the LR of this step (scheduler.step() moves to the next)
         if totals[4] == 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), opts.max_grad_norm)
@@ -414,16 +432,24 @@ class Trainer:
                 "nonfinite": bool(totals[4].item()), "stop": bool(totals[5].item()),
                 "lr": lr}
 
-    def after_step(self, window: "LogWindow", progress) -> None:
+    @staticmethod
+    def gradient_sync(ddp, last_micro_batch: bool):
+        """DDP averages gradients across processes in every backward(); with gradient accumulation only
+        the last micro-batch's backward needs to (the gradients of the others just add up locally)."""
+        if last_micro_batch or not isinstance(ddp, DistributedDataParallel):
+            return contextlib.nullcontext()
+        return ddp.no_sync()
+
+    def after_step(self, window: "LogWindow", progress, last: bool) -> None:
+        """Progress bar, metrics line (with evaluation when due) and checkpoint after a step."""
         opts, step = self.opts, self.state.step
-        progress.update(1) if opts.max_steps is not None else progress.update(round(self.length.elapsed()) - progress.n)
+        progress.update(1 if opts.max_steps is not None else round(self.length.elapsed) - progress.n)
         progress.set_postfix(step=step, loss=f"{window.last['loss']:.3f}", lr=f"{window.last['lr']:.2e}",
                              tok_s=f"{window.tokens_per_s():,.0f}", refresh=False)
-        last = self.length.finished(step)
         evaluate_now = opts.eval_every > 0 and (step % opts.eval_every == 0 or last)
         if step % opts.log_every == 0 or evaluate_now or last:
             record = {"step": step, "epoch": round(self.batches.epoch_of(step), 4), **window.summary(),
-                      "elapsed_s": round(self.length.elapsed(), 2)}
+                      "elapsed_s": round(self.length.elapsed, 2)}
             if evaluate_now:
                 record.update(self.evaluate())
                 tqdm.write(f"step {step}: eval MLM loss {record['eval_mlm_loss']:.4f}, "
@@ -471,7 +497,7 @@ class Trainer:
             if self.opts.eval_every > 0:
                 panels["held-out accuracy"] = ["eval_mlm_acc", "eval_nsp_acc"] if self.opts.nsp else ["eval_mlm_acc"]
             plot_metrics(self.metrics.path, self.opts.output / "loss.png", panels)
-            print(f"done: {self.state.step} steps in {self.length.elapsed():.0f}s; model, vocabulary and metrics "
+            print(f"done: {self.state.step} steps in {self.length.elapsed:.0f}s; model, vocabulary and metrics "
                   f"saved to {self.opts.output}")
 
     def stop_early(self, signum: int, progress) -> int:
@@ -492,7 +518,7 @@ class Trainer:
         disable = not (self.opts.progress and self.ctx.is_main)
         if self.opts.max_steps is not None:
             return tqdm(total=self.opts.max_steps, initial=self.state.step, desc="pretraining", disable=disable)
-        return tqdm(total=round(self.opts.time_budget), initial=round(self.length.elapsed_before), unit="s",
+        return tqdm(total=round(self.opts.time_budget), initial=round(self.length.elapsed), unit="s",
                     desc="pretraining", disable=disable)
 
 
