@@ -161,9 +161,9 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch.set_grad_enabled(False)
     try:
-        run(args)
+        with torch.no_grad():
+            run(args)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
