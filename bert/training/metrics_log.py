@@ -48,7 +48,8 @@ def plot_metrics(jsonl_path: str | Path, png_path: str | Path, series: dict[str,
         ax.set_title(title)
         ax.set_xlabel(x_key)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
