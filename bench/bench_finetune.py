@@ -28,9 +28,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from bert.training import autocast, build_lr_schedule, build_optimizer, set_seed  # noqa: E402
+from bert.training import autocast, build_lr_schedule, build_optimizer, native_bf16, set_seed  # noqa: E402
 from finetune import cli  # noqa: E402
-from finetune.cli import default_bf16, subsample  # noqa: E402
+from finetune.cli import subsample  # noqa: E402
 from finetune.metrics import compute_metrics  # noqa: E402
 from finetune.tasks import get_task, load_task_data  # noqa: E402
 
@@ -174,7 +174,7 @@ def print_table(results: dict) -> None:
 def main() -> None:
     args = parse_args()
     model_dir = checkpoint_dir(args)
-    bf16 = default_bf16(torch.device("cpu")) if args.bf16 is None else args.bf16
+    bf16 = native_bf16(torch.device("cpu")) if args.bf16 is None else args.bf16
     runs = args.runs.split(",")
     results = {}
     for task_name in args.tasks.split(","):

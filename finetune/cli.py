@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bert.training import DistributedContext
+from bert.training import DistributedContext, native_bf16
 from finetune.checkpoint import build_classifier, resolve_model
 from finetune.data import encode_split
 from finetune.errors import InputError
@@ -68,21 +68,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def default_bf16(device: torch.device) -> bool:
-    """bf16 where it is fast: CUDA GPUs that support it, and CPUs with native bf16 instructions
-    (AVX512-BF16 or AMX), where it is ~1.5-4x faster than fp32 with the same dev scores (README).
-    Elsewhere bf16 is emulated and slower, so fp32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    capabilities = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
-    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-
-
 def make_recipe(args: argparse.Namespace, ctx: DistributedContext) -> Recipe:
     recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
                     warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
                     eval_batch_size=args.eval_batch_size,
-                    bf16=default_bf16(ctx.device) if args.bf16 is None else args.bf16)
+                    bf16=native_bf16(ctx.device) if args.bf16 is None else args.bf16)
     for name in ("epochs", "batch_size", "eval_batch_size", "max_seq_length"):
         if getattr(recipe, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(recipe, name)}")
