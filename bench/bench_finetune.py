@@ -94,7 +94,8 @@ def run_hf(args, task_name: str, model_dir: Path, bf16: bool, fixed_padding: boo
     data = load_task_data(task, args.data_dir)
     subsample(data, args.max_train_examples)
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
-    padding = "max_length" if fixed_padding else True
+    # The old tutorials' recipe pads every batch to max_length; dynamic padding to the batch's longest member.
+    pad_options = dict(padding="max_length", max_length=args.max_seq_length) if fixed_padding else dict(padding=True)
 
     def encode(examples):
         texts = [e.text_a for e in examples]
@@ -108,7 +109,7 @@ def run_hf(args, task_name: str, model_dir: Path, bf16: bool, fixed_padding: boo
 
     def collate(items):
         features = [f for f, _ in items]
-        batch = tokenizer.pad(features, padding=padding, max_length=args.max_seq_length, return_tensors="pt")
+        batch = tokenizer.pad(features, return_tensors="pt", **pad_options)
         batch["labels"] = torch.stack([label for _, label in items])
         return batch
 

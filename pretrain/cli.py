@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-nsp", dest="nsp", action="store_false",
                       help="no next-sentence prediction: single full-length segments (RoBERTa-style)")
     data.add_argument("--eval-fraction", type=fraction, default=0.01,
-                      help="fraction of the corpus (its last sentences) held out for evaluation")
+                      help="fraction of the corpus held out for evaluation (whole documents, drawn at random)")
     data.add_argument("--eval-examples", type=positive_int, default=1024,
                       help="held-out examples used by each evaluation")
     data.add_argument("--cache-dir", type=Path, help="where tokenised corpora are cached "
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = p.add_argument_group("model")
     model.add_argument("--preset", choices=list(PRESETS), default="mini")
+    model.add_argument("--position-init", choices=["sinusoidal", "normal"], default="sinusoidal",
+                       help="start of the learned position embeddings: sinusoids (default; leaves the MLM "
+                            "unigram plateau sooner) or BERT's N(0, 0.02)")
     model.add_argument("--config", dest="config_file", type=Path,
                        help="JSON file of BertConfig fields that override the preset (vocab_size defaults to "
                             "the vocabulary's size)")

@@ -47,23 +47,33 @@ def cut_long_sentences(sentence_starts: np.ndarray, max_tokens: int) -> np.ndarr
 
 
 def split_held_out(sentence_starts: np.ndarray, document_starts: np.ndarray, held_out_fraction: float,
-                   max_sentence_tokens: int) -> tuple[Documents, Documents]:
-    """Split the corpus into training documents and a held-out slice for evaluation.
+                   max_sentence_tokens: int, seed: int) -> tuple[Documents, Documents]:
+    """Split the corpus into training documents and held-out documents for evaluation.
 
-    The held-out slice is the last `held_out_fraction` of the corpus's sentences (at least one, at most
-    half); the document the cut falls into is split in two. `document_starts` (n_documents + 1,) are
-    sentence indices. Sentences are first cut to at most `max_sentence_tokens` tokens.
+    Whole documents are held out, drawn at random (seeded), until they hold `held_out_fraction` of the
+    corpus's sentences (at least one, at most half); the last one drawn is split in two, its end held out,
+    so the share is exact. Random documents rather than the corpus's end: a corpus of several sources (books,
+    then Wikipedia) is then evaluated on all of them, not on whichever comes last. `document_starts`
+    (n_documents + 1,) are sentence indices. Sentences are first cut to at most `max_sentence_tokens` tokens.
     """
     doc_token_starts = sentence_starts[document_starts]
     starts = cut_long_sentences(sentence_starts, max_sentence_tokens)
     doc_starts = np.searchsorted(starts, doc_token_starts)  # the same documents, in the new sentence indices
     n_sentences = len(starts) - 1
     n_held_out = min(n_sentences // 2, max(1, round(held_out_fraction * n_sentences)))
-    cut = n_sentences - n_held_out
     first, last = doc_starts[:-1], doc_starts[1:]
-    train = Documents(starts, first[first < cut], np.minimum(last[first < cut], cut))
-    held_out = Documents(starts, np.maximum(first[last > cut], cut), last[last > cut])
-    return train, held_out
+    order = np.random.default_rng(seed).permutation(len(first))
+    sizes = (last - first)[order]
+    before = np.cumsum(sizes) - sizes  # sentences held out before each document of the draw
+    n_drawn = int((before < n_held_out).sum())  # documents with at least one held-out sentence
+    split = np.zeros(len(first), dtype=bool)
+    split[order[n_drawn - 1]] = True  # the last one drawn: its first sentences stay in training
+    held = np.zeros(len(first), dtype=bool)
+    held[order[:n_drawn]] = True
+    cut = np.where(split, last - (n_held_out - before[n_drawn - 1]), first)  # where each held-out part starts
+    in_train = ~held | (split & (cut > first))
+    return (Documents(starts, first[in_train], np.where(held, cut, last)[in_train]),
+            Documents(starts, cut[held], last[held]))
 
 
 def truncated_lengths(len_a: int, len_b: int, max_total: int) -> tuple[int, int]:
@@ -188,7 +198,7 @@ def build_examples(sentence_starts: np.ndarray, document_starts: np.ndarray, *, 
                          "(separate documents with a blank line), or train without NSP (--no-nsp)")
     # A sentence of at most half an example leaves room for B; without NSP a segment can be one piece.
     max_sentence = (max_seq_length - 3) // 2 if nsp else max_seq_length - 2
-    train, held_out = split_held_out(sentence_starts, document_starts, held_out_fraction, max_sentence)
+    train, held_out = split_held_out(sentence_starts, document_starts, held_out_fraction, max_sentence, seed)
     if not nsp:
         return segment_examples(train, max_seq_length), segment_examples(held_out, max_seq_length)
     if len(train) < 2:

@@ -61,6 +61,7 @@ class PretrainOptions:
     output: Path
     preset: str = "mini"
     config_file: Path | None = None  # JSON with BertConfig fields, applied over the preset
+    position_init: str = "sinusoidal"  # or "normal" (BERT's N(0, 0.02)); see Embeddings.init_positions_sinusoidal
     vocab: Path | None = None  # vocab.txt / tokenizer dir; None: train one on the corpus
     vocab_size: int = 30522
     lowercase: bool = True
@@ -326,7 +327,10 @@ class Trainer:
         self.opts, self.ctx, self.config, self.batches = opts, ctx, config, batches
         self.checkpoint_dir = opts.output / "checkpoints"
         set_seed(opts.seed)  # the same initial weights on every process
-        self.model = BertForPreTraining(config).to(ctx.device)
+        self.model = BertForPreTraining(config)
+        if opts.position_init == "sinusoidal":  # a resumed run overwrites it with its checkpoint
+            self.model.bert.embeddings.init_positions_sinusoidal(config.initializer_range)
+        self.model.to(ctx.device)
         if not opts.nsp:  # without NSP the pooler and NSP head get no gradient; DDP needs them frozen
             for module in (self.model.bert.pooler, self.model.nsp_head):
                 module.requires_grad_(False)

@@ -10,7 +10,7 @@ from pretrain.batches import SpecialIds, collate, micro_batch_positions
 from pretrain.cache import load_or_build
 from pretrain.corpus import CorpusStats, read_documents, resolve_sources, split_sentences
 from pretrain.examples import (A_END, A_START, B_END, B_START, IS_RANDOM_NEXT, assemble, build_examples,
-                               truncated_lengths)
+                               split_held_out, truncated_lengths)
 from pretrain.masking import IGNORE_INDEX, MaskingScheme, mask_example
 from tokenizer import WordPieceTokenizer
 
@@ -181,11 +181,36 @@ def test_nsp_pairs_are_half_random_never_same_document_and_fit():
         follows = ~is_random
         assert (examples[follows, B_START] >= examples[follows, A_END]).all()
     assert 0.45 < train[:, IS_RANDOM_NEXT].mean() < 0.55
-    assert (len_a + len_b + 3 < 40).mean() > 0.03  # short_seq_prob gives some short examples
-    # held-out examples come from the end of the corpus, training examples never do
-    cut = held_out[:, [A_START, B_START]].min()
-    follows = train[:, IS_RANDOM_NEXT] == 0
-    assert train[:, A_END].max() <= cut and train[follows, B_END].max() <= cut
+    train_lengths = train[:, A_END] - train[:, A_START] + train[:, B_END] - train[:, B_START] + 3
+    assert (train_lengths < 40).mean() > 0.03  # short_seq_prob gives some short examples
+    # no training example reads a held-out token
+    held_docs = split_held_out(sentence_starts, document_starts, 0.1, max_sentence_tokens=30, seed=0)[1]
+    starts = held_docs.sentence_starts
+    held_out_tokens = np.concatenate([np.arange(starts[f], starts[l]) for f, l in zip(held_docs.first, held_docs.last)])
+    train_tokens = np.concatenate([np.arange(s, e) for row in train for s, e in (row[:2], row[2:4])])
+    assert not np.isin(train_tokens, held_out_tokens).any()
+
+
+def sentences_of(documents):
+    return np.concatenate([np.arange(f, l) for f, l in zip(documents.first, documents.last)])
+
+
+@pytest.mark.parametrize("n_docs, fraction", [(30, 0.1), (30, 0.01), (200, 0.05), (1, 0.2)])
+def test_held_out_documents_are_random_whole_documents_of_the_exact_share(n_docs, fraction):
+    sentence_starts, document_starts = synthetic_corpus(n_docs=n_docs)
+    train, held_out = split_held_out(sentence_starts, document_starts, fraction, max_sentence_tokens=1000, seed=3)
+    n_sentences = len(sentence_starts) - 1
+    train_sentences, held_sentences = sentences_of(train), sentences_of(held_out)
+    assert len(held_sentences) == max(1, round(fraction * n_sentences))
+    assert np.array_equal(np.sort(np.concatenate([train_sentences, held_sentences])), np.arange(n_sentences))
+    # each held-out part is the end of its document: a whole document or the tail of the one split
+    assert set(held_out.last.tolist()) <= set(document_starts[1:].tolist())
+    partial = ~np.isin(held_out.first, document_starts)
+    assert partial.sum() <= 1
+    if n_docs >= 30 and fraction >= 0.05:
+        assert not np.array_equal(held_sentences, np.arange(n_sentences - len(held_sentences), n_sentences))
+        other_seed = split_held_out(sentence_starts, document_starts, fraction, max_sentence_tokens=1000, seed=4)[1]
+        assert not np.array_equal(held_out.first, other_seed.first)  # drawn at random, not the corpus's end
 
 
 def test_assembled_pair_has_cls_sep_and_token_types():
