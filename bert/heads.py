@@ -134,7 +134,7 @@ class BertForNextSentencePrediction(PretrainedMixin, nn.Module):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
                 next_sentence_label=None) -> ClassifierOutput:
         labels = next_sentence_label if labels is None else labels
-        logits = self.nsp_head(self.bert(input_ids, attention_mask, token_type_ids).pooler_output)
+        logits = self.nsp_head(self.bert(input_ids, attention_mask, token_type_ids, cls_only=True).pooler_output)
         return ClassifierOutput(logits, None if labels is None else F.cross_entropy(logits.float(), labels))
 
 
@@ -151,7 +151,7 @@ def classification_loss(config: BertConfig, logits: torch.Tensor, labels: torch.
             problem = "multi_label_classification"
     logits = logits.float()
     if problem == "regression":
-        return F.mse_loss(logits.squeeze(-1), labels.float()) if config.num_labels == 1 else F.mse_loss(logits, labels.float())
+        return F.mse_loss(logits.squeeze(-1) if config.num_labels == 1 else logits, labels.float())
     if problem == "single_label_classification":
         return F.cross_entropy(logits.view(-1, config.num_labels), labels.view(-1))
     return F.binary_cross_entropy_with_logits(logits, labels.float())
@@ -170,7 +170,7 @@ class BertForSequenceClassification(PretrainedMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None) -> ClassifierOutput:
-        pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output  # (batch, hidden)
+        pooled = self.bert(input_ids, attention_mask, token_type_ids, cls_only=True).pooler_output  # (batch, hidden)
         logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
         return ClassifierOutput(logits, None if labels is None else classification_loss(self.config, logits, labels))
 

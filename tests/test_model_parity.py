@@ -129,3 +129,16 @@ def test_padding_costs_nothing():
             assert (out - alone).abs().max() <= TOL
             logits = model(padded, attention_mask=mask).logits
             assert (logits - model(ids).logits).abs().max() <= TOL
+
+
+def test_cls_only_computes_the_same_cls_state_with_less_work():
+    torch.manual_seed(0)
+    model = bert.BertModel(bert.BertConfig.from_preset("tiny", vocab_size=500)).eval()
+    ids = torch.randint(5, 500, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    with torch.no_grad():
+        full, cls = model(ids, mask), model(ids, mask, cls_only=True)
+    assert cls.last_hidden_state.shape == (3, 1, 128)
+    assert (cls.last_hidden_state - full.last_hidden_state[:, :1]).abs().max() <= TOL
+    assert (cls.pooler_output - full.pooler_output).abs().max() <= TOL
