@@ -78,7 +78,7 @@ class Embeddings(nn.Module):
         table = torch.zeros(n_positions, hidden)
         table[:, 0::2] = torch.sin(position * frequency)
         table[:, 1::2] = torch.cos(position * frequency)
-        # sin and cos of uniformly spread angles have variance 1/2: scale to the other embeddings' std
+        # sin and cos of spread-out angles have variance ~1/2: scale to about the other embeddings' std
         self.position_embeddings.weight.copy_(table * std * math.sqrt(2))
 
 

@@ -1,5 +1,7 @@
 """Our BERT against HF transformers on the same weights: outputs, losses and gradients (fp32, eval mode)."""
 
+import math
+
 import pytest
 import torch
 
@@ -142,3 +144,15 @@ def test_cls_only_computes_the_same_cls_state_with_less_work():
     assert cls.last_hidden_state.shape == (3, 1, 128)
     assert (cls.last_hidden_state - full.last_hidden_state[:, :1]).abs().max() <= TOL
     assert (cls.pooler_output - full.pooler_output).abs().max() <= TOL
+
+
+def test_sinusoidal_position_start_has_the_embedding_std_and_the_sinusoid_pattern():
+    torch.manual_seed(0)
+    embeddings = bert.BertModel(bert.BertConfig.from_preset("mini", vocab_size=500)).embeddings
+    embeddings.init_positions_sinusoidal(std=0.02)
+    table = embeddings.position_embeddings.weight  # (512, 256)
+    assert 0.015 < table.std().item() < 0.022  # about the std asked for (slow frequencies barely turn)
+    scale = 0.02 * 2 ** 0.5
+    assert torch.allclose(table[0, 0::2], torch.zeros(128)) and torch.allclose(table[0, 1::2], torch.full((128,), scale))
+    assert torch.allclose(table[5, 0], torch.tensor(scale * math.sin(5.0)))  # dimension 0: frequency 1
+    assert embeddings.position_embeddings.weight.requires_grad  # still learned

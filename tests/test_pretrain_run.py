@@ -100,6 +100,29 @@ def test_tiny_model_learns(reference_run):
     assert records[-1]["lr"] == pytest.approx(3e-3 / (STEPS - 10))  # linear decay: one step from 0 at the end
 
 
+def test_fresh_run_starts_positions_from_sinusoids_and_normal_keeps_berts_start(setup):
+    from pretrain.train import Trainer
+
+    seen = {}
+    for position_init in ("sinusoidal", "normal"):
+        output = setup["root"] / f"positions-{position_init}"
+        args = cli_args(setup["corpus"], output, setup["cache"], setup["config"], "--vocab-size", "180",
+                        "--max-steps", "1", "--eval-every", "0", "--save-every", "0", "--position-init", position_init)
+        original_init = Trainer.__init__
+
+        def spy(self, *a, **k):
+            original_init(self, *a, **k)
+            seen[position_init] = self.model.bert.embeddings.position_embeddings.weight.detach().clone()
+
+        Trainer.__init__ = spy
+        try:
+            assert main(args) == 0
+        finally:
+            Trainer.__init__ = original_init
+    assert torch.allclose(seen["sinusoidal"][0, 1::2], torch.full((32,), 0.02 * 2 ** 0.5))  # cos(0), scaled
+    assert not torch.allclose(seen["normal"][0, 1::2], torch.full((32,), 0.02 * 2 ** 0.5))
+
+
 def test_output_is_a_hf_checkpoint(reference_run):
     transformers = pytest.importorskip("transformers")
     for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "loss.png"):
