@@ -1,5 +1,6 @@
 """The main job end to end on toy data: vocabulary, pretraining, fine-tuning, the table; a re-run reuses it all."""
 
+import json
 from pathlib import Path
 
 from finetune import pipeline
@@ -23,7 +24,11 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     for run in ("cola-ours", "cola-no-pretraining", "mrpc-ours", "mrpc-no-pretraining"):
         assert (work / run / "summary.json").exists(), run
     table = first[first.index("GLUE dev, median over seeds 1,2"):].splitlines()
-    assert [line.split()[:2] for line in table[3:5]] == [["cola", "mcc"], ["mrpc", "f1"]]
+    assert [line.split()[:2] for line in table[3:6]] == [["cola", "mcc"], ["mrpc", "f1"], ["mrpc", "accuracy"]]
+    summary = json.loads((work / "mrpc-ours" / "summary.json").read_text())
+    accuracies = sorted(row["accuracy"] for row in summary["seeds"])
+    assert table[5].split()[-3:] == [f"{summary['median']['accuracy']:.4f}", f"[{accuracies[0]:.4f},",
+                                     f"{accuracies[-1]:.4f}]"]
 
     pipeline.main(argv)
     second = capfd.readouterr().out
