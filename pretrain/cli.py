@@ -37,6 +37,13 @@ def fraction(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
 def duration(text: str) -> float:
     try:
         return parse_duration(text)
@@ -78,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--position-init", choices=["sinusoidal", "normal"], default="sinusoidal",
                        help="start of the learned position embeddings: sinusoids (default; leaves the MLM "
                             "unigram plateau sooner) or BERT's N(0, 0.02)")
+    model.add_argument("--dropout", type=probability, help="dropout while pretraining, hidden and attention "
+                       "(default: the config's, 0.1; 0 learns faster in short runs); config.json keeps the config's "
+                       "value for fine-tuning")
     model.add_argument("--config", dest="config_file", type=Path,
                        help="JSON file of BertConfig fields that override the preset (vocab_size defaults to "
                             "the vocabulary's size)")

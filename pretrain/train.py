@@ -24,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from bert import BertConfig, BertForPreTraining
+from bert.model import SelfAttention
 from bert.training import (
     DistributedContext,
     MetricsLog,
@@ -62,6 +64,7 @@ class PretrainOptions:
     preset: str = "mini"
     config_file: Path | None = None  # JSON with BertConfig fields, applied over the preset
     position_init: str = "sinusoidal"  # or "normal" (BERT's N(0, 0.02)); see Embeddings.init_positions_sinusoidal
+    dropout: float | None = None  # dropout while pretraining; None: the config's. config.json keeps the config's
     vocab: Path | None = None  # vocab.txt / tokenizer dir; None: train one on the corpus
     vocab_size: int = 30522
     lowercase: bool = True
@@ -282,6 +285,19 @@ class RunLength:
         return lr_multiplier(step, warmup, total, decay)
 
 
+def set_dropout(model: nn.Module, p: float) -> None:
+    """Every dropout of the model (hidden and attention) at probability p, for this run only.
+
+    Short pretraining runs learn faster without dropout (Cramming: there is too little training to overfit),
+    but fine-tuning wants BERT's 0.1: the config, and so the saved config.json, keeps its own values.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+        elif isinstance(module, SelfAttention):
+            module.dropout_prob = p
+
+
 def dropout_seed(seed: int, step: int, rank: int) -> int:
     """Seed for the dropout masks of one step on one process: a function of (seed, step, rank) only, so a
     resumed run draws the same masks as an uninterrupted one, whatever happened before."""
@@ -330,6 +346,8 @@ class Trainer:
         self.model = BertForPreTraining(config)
         if opts.position_init == "sinusoidal":  # a resumed run overwrites it with its checkpoint
             self.model.bert.embeddings.init_positions_sinusoidal(config.initializer_range)
+        if opts.dropout is not None:
+            set_dropout(self.model, opts.dropout)
         self.model.to(ctx.device)
         if not opts.nsp:  # without NSP the pooler and NSP head get no gradient; DDP needs them frozen
             for module in (self.model.bert.pooler, self.model.nsp_head):

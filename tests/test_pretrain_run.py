@@ -123,6 +123,31 @@ def test_fresh_run_starts_positions_from_sinusoids_and_normal_keeps_berts_start(
     assert not torch.allclose(seen["normal"][0, 1::2], torch.full((32,), 0.02 * 2 ** 0.5))
 
 
+def test_dropout_flag_changes_the_run_but_not_the_saved_config(setup):
+    from bert.model import SelfAttention
+    from pretrain.train import Trainer
+
+    output = setup["root"] / "no-dropout"
+    args = cli_args(setup["corpus"], output, setup["cache"], setup["config"], "--vocab-size", "180",
+                    "--max-steps", "1", "--eval-every", "0", "--save-every", "0", "--dropout", "0")
+    rates = []
+    original_init = Trainer.__init__
+
+    def spy(self, *a, **k):
+        original_init(self, *a, **k)
+        rates.extend(m.p for m in self.model.modules() if isinstance(m, torch.nn.Dropout))
+        rates.extend(m.dropout_prob for m in self.model.modules() if isinstance(m, SelfAttention))
+
+    Trainer.__init__ = spy
+    try:
+        assert main(args) == 0
+    finally:
+        Trainer.__init__ = original_init
+    assert len(rates) == 2 * 2 + 1 and set(rates) == {0.0}  # 2 layers x (hidden, attention) + embeddings
+    saved = json.loads((output / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == 0.1 and saved["attention_probs_dropout_prob"] == 0.1
+
+
 def test_output_is_a_hf_checkpoint(reference_run):
     transformers = pytest.importorskip("transformers")
     for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "loss.png"):
