@@ -526,8 +526,10 @@ class Trainer:
         progress.close()
         path = self.save_checkpoint()
         if self.ctx.is_main:
-            print(f"stopped at step {self.state.step} by {signal.Signals(signum).name}; checkpoint saved to {path}. "
-                  "Run the same command with --resume to continue.")
+            self.model.save_pretrained(self.opts.output)  # usable now (fine-tune it, fill a [MASK]); --resume goes on
+            print(f"stopped at step {self.state.step} by {signal.Signals(signum).name}; checkpoint saved to {path} "
+                  f"and the model as of this step to {self.opts.output}. Run the same command with --resume to "
+                  "continue.")
         return 128 + signum
 
     def divergence_message(self, stats: dict) -> str:

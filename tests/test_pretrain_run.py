@@ -213,6 +213,11 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(setup, reference_run):
     assert "stopped at step" in stdout and "Traceback" not in stderr
     checkpoints = list((output / "checkpoints").glob("step-*"))
     assert len(checkpoints) == 1 and int(checkpoints[0].name.split("-")[1]) >= 10
+    from bert import BertForPreTraining
+
+    interrupted = BertForPreTraining.from_pretrained(output).state_dict()  # the model as of that step, HF layout
+    saved = torch.load(checkpoints[0] / "state.pt", weights_only=False)["model"]
+    assert all(torch.equal(interrupted[k], saved[k]) for k in saved)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(setup, reference_run, capsys):
