@@ -1,6 +1,7 @@
 """bert-pretrain end to end on a tiny model and a small synthetic corpus: learning, the HF-layout output,
 exact resumption after SIGKILL, SIGTERM, NaN and bad-config handling, and 2-process DDP."""
 
+import copy
 import json
 import os
 import random
@@ -100,49 +101,40 @@ def test_tiny_model_learns(reference_run):
     assert records[-1]["lr"] == pytest.approx(3e-3 / (STEPS - 10))  # linear decay: one step from 0 at the end
 
 
-def test_fresh_run_starts_positions_from_sinusoids_and_normal_keeps_berts_start(setup):
+def model_at_start(setup, monkeypatch, name: str, *flags: str):
+    """Run one step with `flags`; return the model as the Trainer built it (before any update) and the output."""
     from pretrain.train import Trainer
 
-    seen = {}
-    for position_init in ("sinusoidal", "normal"):
-        output = setup["root"] / f"positions-{position_init}"
-        args = cli_args(setup["corpus"], output, setup["cache"], setup["config"], "--vocab-size", "180",
-                        "--max-steps", "1", "--eval-every", "0", "--save-every", "0", "--position-init", position_init)
-        original_init = Trainer.__init__
-
-        def spy(self, *a, **k):
-            original_init(self, *a, **k)
-            seen[position_init] = self.model.bert.embeddings.position_embeddings.weight.detach().clone()
-
-        Trainer.__init__ = spy
-        try:
-            assert main(args) == 0
-        finally:
-            Trainer.__init__ = original_init
-    assert torch.allclose(seen["sinusoidal"][0, 1::2], torch.full((32,), 0.02 * 2 ** 0.5))  # cos(0), scaled
-    assert not torch.allclose(seen["normal"][0, 1::2], torch.full((32,), 0.02 * 2 ** 0.5))
-
-
-def test_dropout_flag_changes_the_run_but_not_the_saved_config(setup):
-    from bert.model import SelfAttention
-    from pretrain.train import Trainer
-
-    output = setup["root"] / "no-dropout"
+    output = setup["root"] / name
     args = cli_args(setup["corpus"], output, setup["cache"], setup["config"], "--vocab-size", "180",
-                    "--max-steps", "1", "--eval-every", "0", "--save-every", "0", "--dropout", "0")
-    rates = []
+                    "--max-steps", "1", "--eval-every", "0", "--save-every", "0", *flags)
+    built = {}
     original_init = Trainer.__init__
 
     def spy(self, *a, **k):
         original_init(self, *a, **k)
-        rates.extend(m.p for m in self.model.modules() if isinstance(m, torch.nn.Dropout))
-        rates.extend(m.dropout_prob for m in self.model.modules() if isinstance(m, SelfAttention))
+        built["model"] = copy.deepcopy(self.model)
 
-    Trainer.__init__ = spy
-    try:
-        assert main(args) == 0
-    finally:
-        Trainer.__init__ = original_init
+    monkeypatch.setattr(Trainer, "__init__", spy)
+    assert main(args) == 0
+    return built["model"], output
+
+
+def test_fresh_run_starts_positions_from_sinusoids_and_normal_keeps_berts_start(setup, monkeypatch):
+    seen = {}
+    for position_init in ("sinusoidal", "normal"):
+        model, _ = model_at_start(setup, monkeypatch, f"positions-{position_init}", "--position-init", position_init)
+        seen[position_init] = model.bert.embeddings.position_embeddings.weight.detach()
+    assert torch.allclose(seen["sinusoidal"][0, 1::2], torch.full((32,), 0.02 * 2 ** 0.5))  # cos(0), scaled
+    assert not torch.allclose(seen["normal"][0, 1::2], torch.full((32,), 0.02 * 2 ** 0.5))
+
+
+def test_dropout_flag_changes_the_run_but_not_the_saved_config(setup, monkeypatch):
+    from bert.model import SelfAttention
+
+    model, output = model_at_start(setup, monkeypatch, "no-dropout", "--dropout", "0")
+    rates = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    rates += [m.dropout_prob for m in model.modules() if isinstance(m, SelfAttention)]
     assert len(rates) == 2 * 2 + 1 and set(rates) == {0.0}  # 2 layers x (hidden, attention) + embeddings
     saved = json.loads((output / "config.json").read_text())
     assert saved["hidden_dropout_prob"] == 0.1 and saved["attention_probs_dropout_prob"] == 0.1
