@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("--top", type=int, default=5)
     args = p.parse_args()
 
+    transformers.logging.disable_progress_bar()  # keep the output to the predictions
     tokenizer = WordPieceTokenizer.from_pretrained(args.model)
     reference = transformers.BertForPreTraining.from_pretrained(args.model).eval()
     ours = BertForPreTraining.from_pretrained(args.model).eval()

@@ -12,13 +12,15 @@ Steps, each one a command of this project, printed before it runs so it can be r
   4. a table of the dev scores: median and range over the seeds
 
 Re-running resumes: a finished vocabulary, pretraining run or fine-tune is reused, an interrupted
-pretraining run continues from its last checkpoint. Without --corpus / --glue-dir the data come from the
+pretraining run continues from its last checkpoint. A fine-tune is reused only if it started from the same
+weights with the same seeds, options and data (a longer --budget or other --finetune-args re-run it). Without --corpus / --glue-dir the data come from the
 HF Hub (WikiText-103 and nyu-mll/glue).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import subprocess
@@ -26,6 +28,7 @@ import sys
 from pathlib import Path
 
 from bert.training import parse_duration
+from finetune import cli as finetune_cli
 from finetune.errors import InputError
 from finetune.tasks import get_task
 
@@ -47,13 +50,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pretrain-args",
                    default="--lr 1e-3 --batch-size 32 --max-seq-length 128 --bf16 --no-nsp --dropout 0",
                    help="more bert-pretrain options, as one string (default: %(default)r)")
-    p.add_argument("--finetune-args", default="--epochs 3 --lr 1e-4 --batch-size 32",
+    p.add_argument("--finetune-args", default="--epochs 5 --lr 1e-4 --batch-size 32",
                    help="more bert-finetune options, as one string (default: %(default)r)")
     args = p.parse_args(argv)
     try:
         parse_duration(args.budget)
     except ValueError as e:
         p.error(str(e))
+    # a typo in --finetune-args should fail now, not after hours of pretraining
+    finetune_cli.parse_args(["--task", "cola", "--model", args.preset, "--output", str(args.work_dir),
+                             *shlex.split(args.finetune_args)])
     return args
 
 
@@ -80,16 +86,22 @@ def pretrain(args, vocab_dir: Path, model_dir: Path) -> None:
               "--preset", args.preset, "--time-budget", args.budget, "--resume", *shlex.split(args.pretrain_args)])
 
 
-def finetune(args, task: str, model: str, output: Path, extra: list[str]) -> dict:
-    summary = output / "summary.json"
-    wanted_seeds = [int(s) for s in args.seeds.split(",")]
-    if summary.exists() and [r["seed"] for r in json.loads(summary.read_text())["seeds"]] == wanted_seeds:
+def finetune(args, task: str, model: str, weights: Path, output: Path, extra: list[str]) -> dict:
+    """Fine-tune `model` on `task` over the seeds, or reuse an earlier run that started from the same
+    `weights` file (checkpoint, or vocabulary of a random init) with the same seeds, options and data."""
+    summary, inputs_file = output / "summary.json", output / "pipeline-inputs.json"
+    inputs = {"model": model, "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+              "seeds": args.seeds, "finetune_args": shlex.split(args.finetune_args),
+              "glue_dir": str(args.glue_dir) if args.glue_dir else "nyu-mll/glue"}
+    if summary.exists() and inputs_file.exists() and json.loads(inputs_file.read_text()) == inputs:
         print(f"\n=== {task} from {model}: reusing {summary}")
     else:
+        inputs_file.unlink(missing_ok=True)
         data = ["--data-dir", str(args.glue_dir)] if args.glue_dir else []
         run_step(f"3. fine-tuning {task} from {model}",
                  ["-m", "finetune", "--task", task, "--model", model, "--output", str(output), "--seeds", args.seeds,
                   "--overwrite", *data, *extra, *shlex.split(args.finetune_args)])
+        inputs_file.write_text(json.dumps(inputs, indent=2) + "\n")
     return json.loads(summary.read_text())
 
 
@@ -121,8 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     pretrain(args, vocab_dir, model_dir)
     rows = []
     for task in tasks:
-        baseline = finetune(args, task.name, args.preset, work / f"{task.name}-no-pretraining", ["--vocab", str(vocab_dir)])
-        ours = finetune(args, task.name, str(model_dir), work / f"{task.name}-ours", [])
+        baseline = finetune(args, task.name, args.preset, vocab_dir / "vocab.txt", work / f"{task.name}-no-pretraining",
+                            ["--vocab", str(vocab_dir)])
+        ours = finetune(args, task.name, str(model_dir), model_dir / "model.safetensors", work / f"{task.name}-ours", [])
         rows.append((task.name, baseline, ours))
     print_table(rows, args.budget, args.seeds)
 

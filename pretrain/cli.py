@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--max-steps", type=positive_int, help="optimizer steps to train for")
     length.add_argument("--time-budget", type=duration, help="train for this long (e.g. 30m, 2h); the LR "
                         "schedule spans the budget")
-    train.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU and CUDA)")
+    train.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="bfloat16 autocast (default: on where it is native: CPUs with AVX512-BF16 or AMX, "
+                            "GPUs with bf16; elsewhere it is emulated and slower)")
     train.add_argument("--compile", action="store_true", help="torch.compile the model (pads to --max-seq-length)")
     train.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when available")
     train.add_argument("--seed", type=int, default=42)

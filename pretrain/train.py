@@ -40,6 +40,7 @@ from bert.training import (
     latest_training_checkpoint,
     load_training_checkpoint,
     lr_multiplier,
+    native_bf16,
     plot_metrics,
     save_training_checkpoint,
     set_seed,
@@ -82,7 +83,7 @@ class PretrainOptions:
     mask_prob: float = 0.15
     whole_word_mask: bool = False
     nsp: bool = True
-    bf16: bool = False
+    bf16: bool | None = None  # None: where the hardware runs it natively (bert.training.native_bf16)
     compile: bool = False
     device: str | None = None  # None: CUDA if available
     eval_every: int = 500
@@ -342,6 +343,7 @@ class Trainer:
                  batches: PretrainingBatches):
         self.opts, self.ctx, self.config, self.batches = opts, ctx, config, batches
         self.checkpoint_dir = opts.output / "checkpoints"
+        self.bf16 = native_bf16(ctx.device) if opts.bf16 is None else opts.bf16
         set_seed(opts.seed)  # the same initial weights on every process
         self.model = BertForPreTraining(config)
         if opts.position_init == "sinusoidal":  # a resumed run overwrites it with its checkpoint
@@ -431,7 +433,7 @@ class Trainer:
             totals[3] += batch["attention_mask"].sum()
             batch = {k: v.to(self.ctx.device, non_blocking=True) for k, v in batch.items()}
             with self.gradient_sync(ddp, last_micro_batch=micro == opts.grad_accum - 1):
-                with autocast(self.ctx.device, opts.bf16):
+                with autocast(self.ctx.device, self.bf16):
                     out = forward(**batch)
                 (out.loss / opts.grad_accum).backward()
             losses = torch.stack([out.loss.detach(), out.mlm_loss.detach(),
@@ -490,7 +492,7 @@ class Trainer:
         sums = torch.zeros(5, dtype=torch.float64, device=self.ctx.device)  # mlm loss x n, correct, n, nsp ok, n
         for batch in self.batches.held_out_batches(self.ctx.rank, self.ctx.world_size, self.opts.batch_size):
             batch = {k: v.to(self.ctx.device) for k, v in batch.items()}
-            with autocast(self.ctx.device, self.opts.bf16):
+            with autocast(self.ctx.device, self.bf16):
                 out = self.model(**batch)
             targets = batch["labels"][batch["labels"] != -100]  # the order of out.prediction_logits' rows
             sums[0] += out.mlm_loss.double() * len(targets)

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from finetune import pipeline
 from test_pretrain_run import write_story_corpus
 
@@ -34,3 +36,18 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     second = capfd.readouterr().out
     assert "vocabulary: reusing" in second and second.count("reusing") == 5
     assert second[second.index("GLUE dev"):] == first[first.index("GLUE dev"):]
+
+    # other fine-tuning options: the fine-tunes are stale and run again; vocabulary and pretraining are kept
+    other_recipe = [*argv[:-1], "--epochs 1 --batch-size 4 --no-bf16"]
+    pipeline.main(other_recipe)
+    third = capfd.readouterr().out
+    assert third.count("reusing") == 1 and third.count("=== 3. fine-tuning") == 4
+    assert json.loads((work / "mrpc-ours" / "summary.json").read_text())["recipe"]["batch_size"] == 4
+
+
+def test_pipeline_rejects_bad_finetune_args_before_pretraining(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        pipeline.main(["--corpus", "unused.txt", "--work-dir", str(tmp_path / "work"),
+                       "--finetune-args", "--learning-rate 1e-4"])
+    assert "unrecognized arguments: --learning-rate 1e-4" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()

@@ -44,7 +44,7 @@ def cli_args(corpus, output, cache, config, *extra):
     return ["--corpus", str(corpus), "--output", str(output), "--cache-dir", str(cache), "--preset", "tiny",
             "--config", str(config), "--max-seq-length", "64", "--batch-size", "16", "--lr", "3e-3",
             "--warmup-steps", "10", "--eval-fraction", "0.1", "--eval-examples", "64", "--num-workers", "1",
-            "--log-every", "10", "--no-progress", "--seed", "0", *extra]
+            "--log-every", "10", "--no-progress", "--seed", "0", "--no-bf16", *extra]
 
 
 def subprocess_env():
