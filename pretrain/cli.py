@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dropout", type=probability, help="dropout while pretraining, hidden and attention "
                        "(default: the config's, 0.1; 0 learns faster in short runs); config.json keeps the config's "
                        "value for fine-tuning")
+    model.add_argument("--init-from", type=Path, metavar="DIR",
+                       help="start from a pretrained model (HF layout: config.json, weights, vocab.txt), e.g. a "
+                            "second phase with NSP after an MLM-only run; its config replaces --preset and its "
+                            "vocabulary is the default --vocab")
     model.add_argument("--config", dest="config_file", type=Path,
                        help="JSON file of BertConfig fields that override the preset (vocab_size defaults to "
                             "the vocabulary's size)")

@@ -65,6 +65,7 @@ class PretrainOptions:
     preset: str = "mini"
     config_file: Path | None = None  # JSON with BertConfig fields, applied over the preset
     position_init: str = "sinusoidal"  # or "normal" (BERT's N(0, 0.02)); see Embeddings.init_positions_sinusoidal
+    init_from: Path | None = None  # a pretrained model dir (HF layout): its config, vocabulary and weights start the run
     dropout: float | None = None  # dropout while pretraining; None: the config's. config.json keeps the config's
     vocab: Path | None = None  # vocab.txt / tokenizer dir; None: train one on the corpus
     vocab_size: int = 30522
@@ -153,10 +154,11 @@ def prepare_tokenizer(opts: PretrainOptions, ctx: DistributedContext) -> WordPie
     """The run's vocabulary, saved into the output directory: the one already there when resuming, the
     one given by --vocab, or one trained on the corpus."""
     saved = opts.output / "vocab.txt"
+    given = opts.vocab or opts.init_from
     with main_process_first(ctx):
         if ctx.is_main and not (opts.resume and saved.exists()):
-            if opts.vocab is not None:
-                tokenizer = WordPieceTokenizer.from_pretrained(opts.vocab)
+            if given is not None:
+                tokenizer = WordPieceTokenizer.from_pretrained(given)
             else:
                 print(f"training a {opts.vocab_size}-token WordPiece vocabulary on the corpus")
                 sentences = (s for document in read_documents(resolve_sources(opts.corpus, opts.hub_split))
@@ -174,9 +176,12 @@ def prepare_model_config(opts: PretrainOptions, tokenizer: WordPieceTokenizer) -
         config = BertConfig.from_json_file(saved)
     else:
         overrides = read_config_overrides(opts.config_file) if opts.config_file else {}
-        overrides.setdefault("vocab_size", tokenizer.vocab_size)
-        overrides.setdefault("pad_token_id", tokenizer.pad_token_id)
-        config = BertConfig.from_preset(opts.preset, **overrides)
+        if opts.init_from is not None:  # the model it starts from decides the shapes; --preset does not apply
+            config = BertConfig.from_json_file(opts.init_from / "config.json").with_overrides(**overrides)
+        else:
+            overrides.setdefault("vocab_size", tokenizer.vocab_size)
+            overrides.setdefault("pad_token_id", tokenizer.pad_token_id)
+            config = BertConfig.from_preset(opts.preset, **overrides)
     if config.vocab_size < tokenizer.vocab_size:
         raise ValueError(f"the model config has vocab_size {config.vocab_size}, smaller than the vocabulary "
                          f"({tokenizer.vocab_size} tokens): raise vocab_size or use a smaller vocabulary")
@@ -346,7 +351,9 @@ class Trainer:
         self.bf16 = native_bf16(ctx.device) if opts.bf16 is None else opts.bf16
         set_seed(opts.seed)  # the same initial weights on every process
         self.model = BertForPreTraining(config)
-        if opts.position_init == "sinusoidal":  # a resumed run overwrites it with its checkpoint
+        if opts.init_from is not None:  # e.g. a second phase with NSP after an MLM-only run
+            self.model.load_state_dict(BertForPreTraining.from_pretrained(opts.init_from).state_dict())
+        elif opts.position_init == "sinusoidal":  # a resumed run overwrites it with its checkpoint
             self.model.bert.embeddings.init_positions_sinusoidal(config.initializer_range)
         if opts.dropout is not None:
             set_dropout(self.model, opts.dropout)

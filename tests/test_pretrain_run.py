@@ -286,3 +286,21 @@ def test_two_processes_equal_one_with_the_same_global_batch(setup, reference_run
     last_one, last_two = metrics(single)[-1], metrics(double)[-1]
     for key in ("loss", "mlm_loss", "eval_mlm_loss", "eval_mlm_acc", "eval_nsp_acc"):
         assert last_one[key] == pytest.approx(last_two[key], abs=1e-5), key
+
+
+def test_init_from_starts_a_new_run_from_a_pretrained_model(setup, reference_run):
+    """--init-from: the model's config (not --preset), vocabulary and weights start a new run."""
+    dropout_only = setup["root"] / "dropout_only.json"
+    dropout_only.write_text(json.dumps({"hidden_dropout_prob": 0.0}))
+    output = setup["root"] / "second-phase"
+    args = cli_args(setup["corpus"], output, setup["cache"], dropout_only, "--init-from", str(reference_run),
+                    "--max-steps", "1", "--eval-every", "0")
+    args[args.index("--preset") + 1] = "mini"
+    args[args.index("--lr") + 1] = "1e-12"  # one step that cannot move the weights measurably
+    assert main(args) == 0
+    assert (output / "vocab.txt").read_text() == (reference_run / "vocab.txt").read_text()
+    config = json.loads((output / "config.json").read_text())
+    assert config["hidden_size"] == TINY["hidden_size"] and config["hidden_dropout_prob"] == 0.0
+    start, after = weights(reference_run), weights(output)
+    assert start.keys() == after.keys()
+    assert max((start[k] - after[k]).abs().max().item() for k in start) < 1e-6
