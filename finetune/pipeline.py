@@ -13,8 +13,8 @@ Steps, each one a command of this project, printed before it runs so it can be r
 
 Re-running resumes: a finished vocabulary, pretraining run or fine-tune is reused, an interrupted
 pretraining run continues from its last checkpoint. A fine-tune is reused only if it started from the same
-weights with the same seeds, options and data (a longer --budget or other --finetune-args re-run it). Without --corpus / --glue-dir the data come from the
-HF Hub (WikiText-103 and nyu-mll/glue).
+weights with the same seeds, options and data (a longer --budget or other --finetune-args re-run it).
+Without --corpus / --glue-dir the data come from the HF Hub (WikiText-103 and nyu-mll/glue).
 """
 
 from __future__ import annotations

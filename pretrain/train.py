@@ -30,6 +30,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from bert import BertConfig, BertForPreTraining
+from bert.checkpoint import load_hf_state_dict, read_state_dict
 from bert.model import SelfAttention
 from bert.training import (
     DistributedContext,
@@ -352,7 +353,7 @@ class Trainer:
         set_seed(opts.seed)  # the same initial weights on every process
         self.model = BertForPreTraining(config)
         if opts.init_from is not None:  # e.g. a second phase with NSP after an MLM-only run
-            self.model.load_state_dict(BertForPreTraining.from_pretrained(opts.init_from).state_dict())
+            load_hf_state_dict(self.model, read_state_dict(opts.init_from), source=str(opts.init_from))
         elif opts.position_init == "sinusoidal":  # a resumed run overwrites it with its checkpoint
             self.model.bert.embeddings.init_positions_sinusoidal(config.initializer_range)
         if opts.dropout is not None:
