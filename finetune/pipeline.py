@@ -5,8 +5,12 @@
 
 Steps, each one a command of this project, printed before it runs so it can be re-run alone:
   1. bert-tokenizer train    a WordPiece vocabulary on the corpus
-  2. bert-pretrain           the preset (mini) pretrained within the time budget (masked LM, no dropout,
-                             bf16: the recipe that leaves the unigram plateau on a CPU; see README)
+  2. bert-pretrain, twice    the time budget in two phases:
+       a. masked LM only, no dropout, bf16: the recipe that leaves the unigram plateau on a CPU (README)
+       b. from phase a's weights, masked LM + next-sentence prediction on sentence pairs (--nsp-budget,
+          a third of the budget by default): phase a never shows the model two segments, so the segment-B
+          embedding and the pooler stay random and [SEP] between sentences is new; pair tasks (MRPC)
+          need them
   3. bert-finetune           our checkpoint on each task, and the same preset from random weights (the
                              no-pretraining baseline), over the same seeds
   4. a table of the dev scores: median and range over the seeds
@@ -31,6 +35,7 @@ from bert.training import parse_duration
 from finetune import cli as finetune_cli
 from finetune.errors import InputError
 from finetune.tasks import get_task
+from pretrain import cli as pretrain_cli
 
 HUB_CORPUS = "wikitext/wikitext-103-raw-v1"
 
@@ -42,25 +47,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    f"(default: {HUB_CORPUS})")
     p.add_argument("--glue-dir", type=Path, help="GLUE in the TSV layout (default: nyu-mll/glue from the HF Hub)")
     p.add_argument("--work-dir", type=Path, default=Path("runs/main"), help="where every step writes (default: %(default)s)")
-    p.add_argument("--budget", default="5m", help="pretraining time budget, e.g. 5m, 2h (default: %(default)s)")
+    p.add_argument("--budget", default="5m", help="pretraining time budget, both phases together, e.g. 5m, 2h "
+                   "(default: %(default)s)")
+    p.add_argument("--nsp-budget", help="the part of --budget spent on phase b, masked LM + next-sentence "
+                   "prediction from phase a's weights (default: a third of --budget; 0: masked LM only)")
     p.add_argument("--preset", default="mini", help="model size (default: %(default)s)")
     p.add_argument("--vocab-size", type=int, default=8192)
     p.add_argument("--tasks", default="cola,mrpc", help="comma-separated GLUE tasks (default: %(default)s)")
     p.add_argument("--seeds", default="1", help="fine-tuning seeds; the median is reported (default: %(default)s)")
     p.add_argument("--pretrain-args",
                    default="--lr 1e-3 --batch-size 32 --max-seq-length 128 --bf16 --no-nsp --dropout 0",
-                   help="more bert-pretrain options, as one string (default: %(default)r)")
+                   help="more bert-pretrain options of phase a, as one string (default: %(default)r)")
+    p.add_argument("--nsp-args", default="--lr 5e-4 --batch-size 32 --max-seq-length 128 --bf16 --dropout 0",
+                   help="more bert-pretrain options of phase b (default: %(default)r)")
     p.add_argument("--finetune-args", default="--epochs 5 --lr 1e-4 --batch-size 32",
                    help="more bert-finetune options, as one string (default: %(default)r)")
     args = p.parse_args(argv)
     try:
-        parse_duration(args.budget)
+        args.mlm_seconds, args.nsp_seconds = split_budget(args.budget, args.nsp_budget)
     except ValueError as e:
         p.error(str(e))
-    # a typo in --finetune-args should fail now, not after hours of pretraining
+    # a typo in --nsp-args or --finetune-args should fail now, not after hours of pretraining
+    for options in (args.pretrain_args, args.nsp_args):
+        pretrain_cli.build_parser().parse_args(["--corpus", "unused", "--output", "unused", "--time-budget", "1s",
+                                                *shlex.split(options)])
     finetune_cli.parse_args(["--task", "cola", "--model", args.preset, "--output", str(args.work_dir),
                              *shlex.split(args.finetune_args)])
     return args
+
+
+def split_budget(budget: str, nsp_budget: str | None) -> tuple[float, float]:
+    """Seconds of phase a (masked LM only) and phase b (masked LM + NSP); they add up to the budget."""
+    total = parse_duration(budget)
+    if nsp_budget is None:
+        nsp = total / 3
+    elif nsp_budget.strip() in ("0", "0s", "0m", "0h"):
+        nsp = 0.0
+    else:
+        nsp = parse_duration(nsp_budget)
+    if nsp >= total:
+        raise ValueError(f"--nsp-budget {nsp_budget} leaves nothing of --budget {budget} for phase a (masked LM only)")
+    return total - nsp, nsp
+
+
+def seconds(value: float) -> str:
+    return f"{value:g}s"
 
 
 def run_step(title: str, argv: list[str]) -> None:
@@ -79,11 +110,20 @@ def train_vocabulary(args, vocab_dir: Path) -> None:
                                          "--vocab-size", str(args.vocab_size), "--output", str(vocab_dir)])
 
 
-def pretrain(args, vocab_dir: Path, model_dir: Path) -> None:
-    # --resume continues an interrupted run; a finished one just re-saves its final model.
-    run_step(f"2. pretraining ({args.preset}, {args.budget})",
-             ["-m", "pretrain", "--corpus", *args.corpus, "--vocab", str(vocab_dir), "--output", str(model_dir),
-              "--preset", args.preset, "--time-budget", args.budget, "--resume", *shlex.split(args.pretrain_args)])
+def pretrain(args, vocab_dir: Path, work: Path) -> Path:
+    """Both phases; returns the directory of the final model. --resume continues an interrupted phase; a
+    finished one just re-saves its final model."""
+    mlm_dir, nsp_dir = work / "pretrained-mlm", work / "pretrained"
+    common = ["-m", "pretrain", "--corpus", *args.corpus, "--vocab", str(vocab_dir), "--resume"]
+    run_step(f"2a. pretraining, masked LM only ({args.preset}, {seconds(args.mlm_seconds)})",
+             [*common, "--output", str(mlm_dir), "--preset", args.preset, "--time-budget", seconds(args.mlm_seconds),
+              *shlex.split(args.pretrain_args)])
+    if not args.nsp_seconds:
+        return mlm_dir
+    run_step(f"2b. pretraining, masked LM + next-sentence prediction ({seconds(args.nsp_seconds)})",
+             [*common, "--output", str(nsp_dir), "--init-from", str(mlm_dir), "--time-budget", seconds(args.nsp_seconds),
+              *shlex.split(args.nsp_args)])
+    return nsp_dir
 
 
 def finetune(args, task: str, model: str, weights: Path, output: Path, extra: list[str]) -> dict:
@@ -124,19 +164,20 @@ def spread(summary: dict, metric: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     work = args.work_dir
-    vocab_dir, model_dir = work / "vocab", work / "pretrained"
+    vocab_dir = work / "vocab"
     try:
         tasks = [get_task(name.strip()) for name in args.tasks.split(",")]
     except InputError as e:
         sys.exit(f"error: {e}")
     train_vocabulary(args, vocab_dir)
-    pretrain(args, vocab_dir, model_dir)
+    model_dir = pretrain(args, vocab_dir, work)
+    ours = {task.name: finetune(args, task.name, str(model_dir), model_dir / "model.safetensors",
+                                work / f"{task.name}-ours", []) for task in tasks}
     rows = []
     for task in tasks:
         baseline = finetune(args, task.name, args.preset, vocab_dir / "vocab.txt", work / f"{task.name}-no-pretraining",
                             ["--vocab", str(vocab_dir)])
-        ours = finetune(args, task.name, str(model_dir), model_dir / "model.safetensors", work / f"{task.name}-ours", [])
-        rows.append((task.name, baseline, ours))
+        rows.append((task.name, baseline, ours[task.name]))
     print_table(rows, args.budget, args.seeds)
 
 

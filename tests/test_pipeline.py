@@ -1,4 +1,5 @@
-"""The main job end to end on toy data: vocabulary, pretraining, fine-tuning, the table; a re-run reuses it all."""
+"""The main job end to end on toy data: vocabulary, two pretraining phases, fine-tuning, the table; a re-run
+reuses it all."""
 
 import json
 from pathlib import Path
@@ -11,18 +12,28 @@ from test_pretrain_run import write_story_corpus
 GLUE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
 
 
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     corpus = write_story_corpus(tmp_path / "corpus.txt")
+    small = f"--batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 --no-progress --cache-dir {tmp_path / 'c'}"
     argv = ["--corpus", str(corpus), "--glue-dir", str(GLUE_FIXTURES), "--work-dir", str(tmp_path / "work"),
-            "--budget", "3s", "--preset", "tiny", "--vocab-size", "120", "--tasks", "cola,mrpc", "--seeds", "1,2",
-            "--pretrain-args", f"--batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 --no-progress "
-                               f"--cache-dir {tmp_path / 'cache'}",
+            "--budget", "6s", "--preset", "tiny", "--vocab-size", "120", "--tasks", "cola,mrpc", "--seeds", "1,2",
+            "--pretrain-args", f"--no-nsp {small}", "--nsp-args", small,
             "--finetune-args", "--epochs 1 --batch-size 8 --no-bf16"]
     pipeline.main(argv)
     first = capfd.readouterr().out
     work = tmp_path / "work"
     assert (work / "vocab" / "vocab.txt").exists() and (work / "pretrained" / "model.safetensors").exists()
+    # phase a: masked LM only, 4 of the 6 seconds; phase b: from phase a's weights, with NSP, the other 2
+    assert "--time-budget 4s" in first and "--time-budget 2s" in first
+    phase_a, phase_b = metrics(work / "pretrained-mlm"), metrics(work / "pretrained")
+    assert all(line["nsp_loss"] == 0 for line in phase_a) and all(line["nsp_loss"] > 0 for line in phase_b)
+    assert f"--init-from {work / 'pretrained-mlm'}" in first
+    assert json.loads((work / "cola-ours" / "pipeline-inputs.json").read_text())["model"] == str(work / "pretrained")
     for run in ("cola-ours", "cola-no-pretraining", "mrpc-ours", "mrpc-no-pretraining"):
         assert (work / run / "summary.json").exists(), run
     table = first[first.index("GLUE dev, median over seeds 1,2"):].splitlines()
@@ -45,9 +56,38 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     assert json.loads((work / "mrpc-ours" / "summary.json").read_text())["recipe"]["batch_size"] == 4
 
 
-def test_pipeline_rejects_bad_finetune_args_before_pretraining(tmp_path, capsys):
+@pytest.mark.parametrize("option", ["--finetune-args", "--nsp-args", "--pretrain-args"])
+def test_pipeline_rejects_bad_step_options_before_pretraining(tmp_path, capsys, option):
     with pytest.raises(SystemExit):
-        pipeline.main(["--corpus", "unused.txt", "--work-dir", str(tmp_path / "work"),
-                       "--finetune-args", "--learning-rate 1e-4"])
+        pipeline.main(["--corpus", "unused.txt", "--work-dir", str(tmp_path / "work"), option, "--learning-rate 1e-4"])
     assert "unrecognized arguments: --learning-rate 1e-4" in capsys.readouterr().err
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("budget, nsp_budget, phases", [
+    ("2h", None, (4800, 2400)), ("2h", "30m", (5400, 1800)), ("5m", "0", (300, 0)), ("90s", "0s", (90, 0))])
+def test_budget_is_split_between_the_two_phases(budget, nsp_budget, phases):
+    assert pipeline.split_budget(budget, nsp_budget) == phases
+
+
+@pytest.mark.parametrize("nsp_budget", ["2h", "3h", "-5m", "soon"])
+def test_nsp_budget_must_leave_time_for_masked_lm_alone(tmp_path, capsys, nsp_budget):
+    with pytest.raises(SystemExit):
+        pipeline.main(["--corpus", "unused.txt", "--work-dir", str(tmp_path / "work"), "--budget", "2h",
+                       "--nsp-budget", nsp_budget])
+    assert "error:" in capsys.readouterr().err and not (tmp_path / "work").exists()
+
+
+def test_masked_lm_only_fine_tunes_phase_a(tmp_path, monkeypatch, capfd):
+    """--nsp-budget 0: one phase, and its model is the one fine-tuned."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    corpus = write_story_corpus(tmp_path / "corpus.txt", n_docs=20)
+    work = tmp_path / "work"
+    pipeline.main(["--corpus", str(corpus), "--glue-dir", str(GLUE_FIXTURES), "--work-dir", str(work),
+                   "--budget", "2s", "--nsp-budget", "0", "--preset", "tiny", "--vocab-size", "120", "--tasks", "cola",
+                   "--pretrain-args", f"--no-nsp --batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 "
+                                      f"--no-progress --cache-dir {tmp_path / 'c'}",
+                   "--finetune-args", "--epochs 1 --batch-size 8 --no-bf16"])
+    out = capfd.readouterr().out
+    assert "2b. pretraining" not in out and not (work / "pretrained").exists()
+    assert json.loads((work / "cola-ours" / "pipeline-inputs.json").read_text())["model"] == str(work / "pretrained-mlm")
