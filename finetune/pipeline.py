@@ -11,6 +11,7 @@ Steps, each one a command of this project, printed before it runs so it can be r
           a third of the budget by default): phase a never shows the model two segments, so the segment-B
           embedding and the pooler stay random and [SEP] between sentences is new; pair tasks (MRPC)
           need them
+     pretraining.png (and .metrics.jsonl): both phases' curves against minutes of pretraining
   3. bert-finetune           our checkpoint on each task, and the same preset from random weights (the
                              no-pretraining baseline), over the same seeds
   4. a table of the dev scores: median and range over the seeds
@@ -31,7 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bert.training import parse_duration
+from bert.training import MetricsLog, parse_duration, plot_metrics
 from finetune import cli as finetune_cli
 from finetune.errors import InputError
 from finetune.tasks import get_task
@@ -110,20 +111,35 @@ def train_vocabulary(args, vocab_dir: Path) -> None:
                                          "--vocab-size", str(args.vocab_size), "--output", str(vocab_dir)])
 
 
-def pretrain(args, vocab_dir: Path, work: Path) -> Path:
-    """Both phases; returns the directory of the final model. --resume continues an interrupted phase; a
-    finished one just re-saves its final model."""
+def pretrain(args, vocab_dir: Path, work: Path) -> list[Path]:
+    """Both phases; returns their directories, the final model's last. --resume continues an interrupted
+    phase; a finished one just re-saves its final model."""
     mlm_dir, nsp_dir = work / "pretrained-mlm", work / "pretrained"
     common = ["-m", "pretrain", "--corpus", *args.corpus, "--vocab", str(vocab_dir), "--resume"]
     run_step(f"2a. pretraining, masked LM only ({args.preset}, {seconds(args.mlm_seconds)})",
              [*common, "--output", str(mlm_dir), "--preset", args.preset, "--time-budget", seconds(args.mlm_seconds),
               *shlex.split(args.pretrain_args)])
     if not args.nsp_seconds:
-        return mlm_dir
+        return [mlm_dir]
     run_step(f"2b. pretraining, masked LM + next-sentence prediction ({seconds(args.nsp_seconds)})",
              [*common, "--output", str(nsp_dir), "--init-from", str(mlm_dir), "--time-budget", seconds(args.nsp_seconds),
               *shlex.split(args.nsp_args)])
-    return nsp_dir
+    return [mlm_dir, nsp_dir]
+
+
+def plot_pretraining(phase_dirs: list[Path], work: Path) -> None:
+    """The phases' metrics on one clock, minutes since pretraining began: pretraining.metrics.jsonl and
+    pretraining.png in the work directory."""
+    records, offset = [], 0.0
+    for phase, directory in zip("ab", phase_dirs):
+        lines = MetricsLog(directory / "metrics.jsonl").read()
+        records += [{**line, "phase": phase, "minutes": round((offset + line["elapsed_s"]) / 60, 3)} for line in lines]
+        offset += lines[-1]["elapsed_s"] if lines else 0.0
+    combined = work / "pretraining.metrics.jsonl"
+    combined.write_text("".join(json.dumps(record) + "\n" for record in records))
+    plot_metrics(combined, work / "pretraining.png", x_key="minutes",
+                 series={"training loss": ["mlm_loss", "nsp_loss"], "held-out MLM loss": ["eval_mlm_loss"],
+                         "held-out accuracy": ["eval_mlm_acc", "eval_nsp_acc"]})
 
 
 def finetune(args, task: str, model: str, weights: Path, output: Path, extra: list[str]) -> dict:
@@ -170,7 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as e:
         sys.exit(f"error: {e}")
     train_vocabulary(args, vocab_dir)
-    model_dir = pretrain(args, vocab_dir, work)
+    phase_dirs = pretrain(args, vocab_dir, work)
+    plot_pretraining(phase_dirs, work)
+    model_dir = phase_dirs[-1]
     ours = {task.name: finetune(args, task.name, str(model_dir), model_dir / "model.safetensors",
                                 work / f"{task.name}-ours", []) for task in tasks}
     rows = []

@@ -5,7 +5,8 @@
     bert-predict --model runs/mrpc --input pairs.tsv --output predictions.tsv
 
 --model is a model directory (config.json, model.safetensors, vocab.txt) or a `bert-finetune` output
-directory, whose best model (summary.json's best_model) is used.
+directory, whose best model (summary.json's best_model) is used. Texts are cut to the length the model
+was fine-tuned with, as recorded in that summary.json (128 where no summary is found; --max-seq-length).
 
 --input formats: `.jsonl` — one object per line with "text" and optionally "pair";
 anything else — TSV, one example per line, `text` or `text<TAB>pair`, no header.
@@ -29,6 +30,9 @@ from finetune.errors import InputError
 from finetune.evaluate import predict_logits
 
 
+DEFAULT_MAX_LENGTH = 128  # bert-finetune's default --max-seq-length
+
+
 @dataclass
 class Prediction:
     text: str
@@ -46,9 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--input", type=Path, help="predict every line of a .tsv or .jsonl file")
     p.add_argument("--output", type=Path, help="where --input's predictions go (default: stdout)")
     p.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
-    p.add_argument("--max-seq-length", type=int, default=128,
-                   help="truncate to this many tokens; use the length the model was fine-tuned with "
-                        "(default: %(default)s)")
+    p.add_argument("--max-seq-length", type=int,
+                   help="truncate to this many tokens (default: the length the model was fine-tuned with, from "
+                        f"bert-finetune's summary.json; {DEFAULT_MAX_LENGTH} without one)")
     args = p.parse_args(argv)
     if bool(args.texts) == bool(args.input):
         p.error("give either one sentence (or two, for a pair) or --input FILE")
@@ -63,6 +67,17 @@ def resolve_model_dir(path: Path) -> Path:
     if summary.is_file() and not (path / "config.json").exists():
         return path / json.loads(summary.read_text())["best_model"]
     return path
+
+
+def fine_tuned_length(model_dir: Path) -> int | None:
+    """The --max-seq-length of the bert-finetune run that wrote `model_dir` (OUT/seed-N/model), if known."""
+    summary = model_dir.parent.parent / "summary.json"
+    if not summary.is_file():
+        return None
+    try:
+        return int(json.loads(summary.read_text())["recipe"]["max_seq_length"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def read_inputs(path: Path) -> list[tuple[str, str | None]]:
@@ -145,8 +160,10 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
 
 def run(args: argparse.Namespace) -> None:
     examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
-    model, tokenizer = load_classifier(resolve_model_dir(args.model))
-    predictions = predict(model, tokenizer, examples, args.batch_size, args.max_seq_length)
+    model_dir = resolve_model_dir(args.model)
+    model, tokenizer = load_classifier(model_dir)
+    max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
+    predictions = predict(model, tokenizer, examples, args.batch_size, max_length)
     if not args.input:
         print(format_single(predictions[0]))
         return

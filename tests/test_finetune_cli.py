@@ -260,6 +260,24 @@ def test_predict_file_agrees_with_dev_predictions(overfit_run, tmp_path):
     assert set(records[0]["probabilities"]) == {"unacceptable", "acceptable"}
 
 
+def test_predict_cuts_texts_at_the_fine_tuning_length(overfit_run, tmp_path, monkeypatch, capsys):
+    """The default --max-seq-length is the one the model was fine-tuned with (summary.json), else 128."""
+    run = tmp_path / "run"
+    shutil.copytree(overfit_run, run)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["recipe"]["max_seq_length"] = 8
+    (run / "summary.json").write_text(json.dumps(summary))
+    shutil.copytree(run / "seed-1" / "model", tmp_path / "bare-model")
+    lengths, real_predict = [], predict.predict
+    monkeypatch.setattr(predict, "predict", lambda *args: lengths.append(args[-1]) or real_predict(*args))
+    long_sentence = "the cat saw the dog and the dog saw the cat and the cat ran home"
+    for model, extra in [(run, []), (run / "seed-1" / "model", []), (run, ["--max-seq-length", "5"]),
+                         (tmp_path / "bare-model", [])]:
+        assert predict.main(["--model", str(model), *extra, long_sentence]) == 0
+    assert lengths == [8, 8, 5, 128]
+    assert capsys.readouterr().out.count("(") == 4  # one "label (probability)" line per prediction
+
+
 def test_predict_bad_input_file(overfit_run, tmp_path, capsys):
     (tmp_path / "in.jsonl").write_text('{"text": "fine"}\n{"text": \n')
     assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 2

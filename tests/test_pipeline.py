@@ -13,7 +13,9 @@ GLUE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
 
 
 def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    """A run directory's metrics.jsonl, or the pipeline's NAME.metrics.jsonl for work/NAME."""
+    path = run / "metrics.jsonl" if run.is_dir() else run.with_name(run.name + ".metrics.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
@@ -33,6 +35,11 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     phase_a, phase_b = metrics(work / "pretrained-mlm"), metrics(work / "pretrained")
     assert all(line["nsp_loss"] == 0 for line in phase_a) and all(line["nsp_loss"] > 0 for line in phase_b)
     assert f"--init-from {work / 'pretrained-mlm'}" in first
+    curves = metrics(work / "pretraining")  # both phases on one clock
+    assert [line["phase"] for line in curves] == ["a"] * len(phase_a) + ["b"] * len(phase_b)
+    minutes = [line["minutes"] for line in curves]
+    assert minutes == sorted(minutes) and minutes[len(phase_a)] * 60 >= phase_a[-1]["elapsed_s"]
+    assert (work / "pretraining.png").stat().st_size > 0
     assert json.loads((work / "cola-ours" / "pipeline-inputs.json").read_text())["model"] == str(work / "pretrained")
     for run in ("cola-ours", "cola-no-pretraining", "mrpc-ours", "mrpc-no-pretraining"):
         assert (work / run / "summary.json").exists(), run
