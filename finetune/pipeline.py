@@ -5,13 +5,13 @@
 
 Steps, each one a command of this project, printed before it runs so it can be re-run alone:
   1. bert-tokenizer train    a WordPiece vocabulary on the corpus
-  2. bert-pretrain, twice    the time budget in two phases:
+  2. bert-pretrain           the preset (mini) pretrained within the time budget, in one or two phases:
        a. masked LM only, no dropout, bf16: the recipe that leaves the unigram plateau on a CPU (README)
-       b. from phase a's weights, masked LM + next-sentence prediction on sentence pairs (--nsp-budget,
-          a third of the budget by default): phase a never shows the model two segments, so the segment-B
+       b. optional (--nsp-budget, a part of --budget): from phase a's weights, masked LM + next-sentence
+          prediction on sentence pairs. Phase a never shows the model two segments, so the segment-B
           embedding and the pooler stay random and [SEP] between sentences is new; pair tasks (MRPC)
-          need them
-     pretraining.png (and .metrics.jsonl): both phases' curves against minutes of pretraining
+          might need them. Off by default: on the README's 2-hour run it did not help MRPC and cost CoLA.
+     pretraining.png (and .metrics.jsonl): the phases' curves against minutes of pretraining
   3. bert-finetune           our checkpoint on each task, and the same preset from random weights (the
                              no-pretraining baseline), over the same seeds
   4. a table of the dev scores: median and range over the seeds
@@ -50,8 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work-dir", type=Path, default=Path("runs/main"), help="where every step writes (default: %(default)s)")
     p.add_argument("--budget", default="5m", help="pretraining time budget, both phases together, e.g. 5m, 2h "
                    "(default: %(default)s)")
-    p.add_argument("--nsp-budget", help="the part of --budget spent on phase b, masked LM + next-sentence "
-                   "prediction from phase a's weights (default: a third of --budget; 0: masked LM only)")
+    p.add_argument("--nsp-budget", default="0", help="the part of --budget spent on phase b, masked LM + "
+                   "next-sentence prediction from phase a's weights, e.g. 40m (default: 0, masked LM only)")
     p.add_argument("--preset", default="mini", help="model size (default: %(default)s)")
     p.add_argument("--vocab-size", type=int, default=8192)
     p.add_argument("--tasks", default="cola,mrpc", help="comma-separated GLUE tasks (default: %(default)s)")
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.mlm_seconds, args.nsp_seconds = split_budget(args.budget, args.nsp_budget)
     except ValueError as e:
         p.error(str(e))
-    # a typo in --nsp-args or --finetune-args should fail now, not after hours of pretraining
+    # a typo in any step's options should fail now, not after hours of pretraining
     for options in (args.pretrain_args, args.nsp_args):
         pretrain_cli.build_parser().parse_args(["--corpus", "unused", "--output", "unused", "--time-budget", "1s",
                                                 *shlex.split(options)])
@@ -77,15 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def split_budget(budget: str, nsp_budget: str | None) -> tuple[float, float]:
+def split_budget(budget: str, nsp_budget: str) -> tuple[float, float]:
     """Seconds of phase a (masked LM only) and phase b (masked LM + NSP); they add up to the budget."""
     total = parse_duration(budget)
-    if nsp_budget is None:
-        nsp = total / 3
-    elif nsp_budget.strip() in ("0", "0s", "0m", "0h"):
-        nsp = 0.0
-    else:
-        nsp = parse_duration(nsp_budget)
+    nsp = 0.0 if nsp_budget.strip() in ("0", "0s", "0m", "0h") else parse_duration(nsp_budget)
     if nsp >= total:
         raise ValueError(f"--nsp-budget {nsp_budget} leaves nothing of --budget {budget} for phase a (masked LM only)")
     return total - nsp, nsp
@@ -112,9 +107,9 @@ def train_vocabulary(args, vocab_dir: Path) -> None:
 
 
 def pretrain(args, vocab_dir: Path, work: Path) -> list[Path]:
-    """Both phases; returns their directories, the final model's last. --resume continues an interrupted
-    phase; a finished one just re-saves its final model."""
-    mlm_dir, nsp_dir = work / "pretrained-mlm", work / "pretrained"
+    """Phase a, and phase b if it has a budget; returns their directories, the final model's last.
+    --resume continues an interrupted phase; a finished one just re-saves its final model."""
+    mlm_dir, nsp_dir = work / "pretrained-mlm", work / "pretrained-nsp"
     common = ["-m", "pretrain", "--corpus", *args.corpus, "--vocab", str(vocab_dir), "--resume"]
     run_step(f"2a. pretraining, masked LM only ({args.preset}, {seconds(args.mlm_seconds)})",
              [*common, "--output", str(mlm_dir), "--preset", args.preset, "--time-budget", seconds(args.mlm_seconds),

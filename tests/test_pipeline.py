@@ -23,16 +23,17 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     corpus = write_story_corpus(tmp_path / "corpus.txt")
     small = f"--batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 --no-progress --cache-dir {tmp_path / 'c'}"
     argv = ["--corpus", str(corpus), "--glue-dir", str(GLUE_FIXTURES), "--work-dir", str(tmp_path / "work"),
-            "--budget", "6s", "--preset", "tiny", "--vocab-size", "120", "--tasks", "cola,mrpc", "--seeds", "1,2",
+            "--budget", "6s", "--nsp-budget", "2s", "--preset", "tiny", "--vocab-size", "120",
+            "--tasks", "cola,mrpc", "--seeds", "1,2",
             "--pretrain-args", f"--no-nsp {small}", "--nsp-args", small,
             "--finetune-args", "--epochs 1 --batch-size 8 --no-bf16"]
     pipeline.main(argv)
     first = capfd.readouterr().out
     work = tmp_path / "work"
-    assert (work / "vocab" / "vocab.txt").exists() and (work / "pretrained" / "model.safetensors").exists()
+    assert (work / "vocab" / "vocab.txt").exists() and (work / "pretrained-nsp" / "model.safetensors").exists()
     # phase a: masked LM only, 4 of the 6 seconds; phase b: from phase a's weights, with NSP, the other 2
     assert "--time-budget 4s" in first and "--time-budget 2s" in first
-    phase_a, phase_b = metrics(work / "pretrained-mlm"), metrics(work / "pretrained")
+    phase_a, phase_b = metrics(work / "pretrained-mlm"), metrics(work / "pretrained-nsp")
     assert all(line["nsp_loss"] == 0 for line in phase_a) and all(line["nsp_loss"] > 0 for line in phase_b)
     assert f"--init-from {work / 'pretrained-mlm'}" in first
     curves = metrics(work / "pretraining")  # both phases on one clock
@@ -40,7 +41,7 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     minutes = [line["minutes"] for line in curves]
     assert minutes == sorted(minutes) and minutes[len(phase_a)] * 60 >= phase_a[-1]["elapsed_s"]
     assert (work / "pretraining.png").stat().st_size > 0
-    assert json.loads((work / "cola-ours" / "pipeline-inputs.json").read_text())["model"] == str(work / "pretrained")
+    assert json.loads((work / "cola-ours" / "pipeline-inputs.json").read_text())["model"] == str(work / "pretrained-nsp")
     for run in ("cola-ours", "cola-no-pretraining", "mrpc-ours", "mrpc-no-pretraining"):
         assert (work / run / "summary.json").exists(), run
     table = first[first.index("GLUE dev, median over seeds 1,2"):].splitlines()
@@ -72,7 +73,7 @@ def test_pipeline_rejects_bad_step_options_before_pretraining(tmp_path, capsys, 
 
 
 @pytest.mark.parametrize("budget, nsp_budget, phases", [
-    ("2h", None, (4800, 2400)), ("2h", "30m", (5400, 1800)), ("5m", "0", (300, 0)), ("90s", "0s", (90, 0))])
+    ("2h", "40m", (4800, 2400)), ("2h", "30m", (5400, 1800)), ("5m", "0", (300, 0)), ("90s", "0s", (90, 0))])
 def test_budget_is_split_between_the_two_phases(budget, nsp_budget, phases):
     assert pipeline.split_budget(budget, nsp_budget) == phases
 
@@ -86,15 +87,15 @@ def test_nsp_budget_must_leave_time_for_masked_lm_alone(tmp_path, capsys, nsp_bu
 
 
 def test_masked_lm_only_fine_tunes_phase_a(tmp_path, monkeypatch, capfd):
-    """--nsp-budget 0: one phase, and its model is the one fine-tuned."""
+    """--nsp-budget 0 (the default): one phase, and its model is the one fine-tuned."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     corpus = write_story_corpus(tmp_path / "corpus.txt", n_docs=20)
     work = tmp_path / "work"
     pipeline.main(["--corpus", str(corpus), "--glue-dir", str(GLUE_FIXTURES), "--work-dir", str(work),
-                   "--budget", "2s", "--nsp-budget", "0", "--preset", "tiny", "--vocab-size", "120", "--tasks", "cola",
+                   "--budget", "2s", "--preset", "tiny", "--vocab-size", "120", "--tasks", "cola",
                    "--pretrain-args", f"--no-nsp --batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 "
                                       f"--no-progress --cache-dir {tmp_path / 'c'}",
                    "--finetune-args", "--epochs 1 --batch-size 8 --no-bf16"])
     out = capfd.readouterr().out
-    assert "2b. pretraining" not in out and not (work / "pretrained").exists()
+    assert "2b. pretraining" not in out and not (work / "pretrained-nsp").exists()
     assert json.loads((work / "cola-ours" / "pipeline-inputs.json").read_text())["model"] == str(work / "pretrained-mlm")
