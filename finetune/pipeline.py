@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def split_budget(budget: str, nsp_budget: str) -> tuple[float, float]:
     """Seconds of phase a (masked LM only) and phase b (masked LM + NSP); they add up to the budget."""
     total = parse_duration(budget)
-    nsp = 0.0 if nsp_budget.strip() in ("0", "0s", "0m", "0h") else parse_duration(nsp_budget)
+    nsp = parse_duration(nsp_budget, allow_zero=True)
     if nsp >= total:
         raise ValueError(f"--nsp-budget {nsp_budget} leaves nothing of --budget {budget} for phase a (masked LM only)")
     return total - nsp, nsp

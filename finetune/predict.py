@@ -28,9 +28,9 @@ from finetune.checkpoint import load_classifier
 from finetune.data import EncodedSplit
 from finetune.errors import InputError
 from finetune.evaluate import predict_logits
+from finetune.train import Recipe
 
-
-DEFAULT_MAX_LENGTH = 128  # bert-finetune's default --max-seq-length
+DEFAULT_MAX_LENGTH = Recipe.max_seq_length  # bert-finetune's default --max-seq-length
 
 
 @dataclass

@@ -6,22 +6,22 @@ from pathlib import Path
 
 import pytest
 
+from bert.training import MetricsLog
 from finetune import pipeline
-from test_pretrain_run import write_story_corpus
+from test_pretrain_run import metrics, write_story_corpus
 
 GLUE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
 
 
-def metrics(run: Path) -> list[dict]:
-    """A run directory's metrics.jsonl, or the pipeline's NAME.metrics.jsonl for work/NAME."""
-    path = run / "metrics.jsonl" if run.is_dir() else run.with_name(run.name + ".metrics.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines()]
+def small_pretraining(tmp_path: Path) -> str:
+    """bert-pretrain options of a toy run (either phase)."""
+    return f"--batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 --no-progress --cache-dir {tmp_path / 'c'}"
 
 
 def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     corpus = write_story_corpus(tmp_path / "corpus.txt")
-    small = f"--batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 --no-progress --cache-dir {tmp_path / 'c'}"
+    small = small_pretraining(tmp_path)
     argv = ["--corpus", str(corpus), "--glue-dir", str(GLUE_FIXTURES), "--work-dir", str(tmp_path / "work"),
             "--budget", "6s", "--nsp-budget", "2s", "--preset", "tiny", "--vocab-size", "120",
             "--tasks", "cola,mrpc", "--seeds", "1,2",
@@ -36,7 +36,7 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     phase_a, phase_b = metrics(work / "pretrained-mlm"), metrics(work / "pretrained-nsp")
     assert all(line["nsp_loss"] == 0 for line in phase_a) and all(line["nsp_loss"] > 0 for line in phase_b)
     assert f"--init-from {work / 'pretrained-mlm'}" in first
-    curves = metrics(work / "pretraining")  # both phases on one clock
+    curves = MetricsLog(work / "pretraining.metrics.jsonl").read()  # both phases on one clock
     assert [line["phase"] for line in curves] == ["a"] * len(phase_a) + ["b"] * len(phase_b)
     minutes = [line["minutes"] for line in curves]
     assert minutes == sorted(minutes) and minutes[len(phase_a)] * 60 >= phase_a[-1]["elapsed_s"]
@@ -93,8 +93,7 @@ def test_masked_lm_only_fine_tunes_phase_a(tmp_path, monkeypatch, capfd):
     work = tmp_path / "work"
     pipeline.main(["--corpus", str(corpus), "--glue-dir", str(GLUE_FIXTURES), "--work-dir", str(work),
                    "--budget", "2s", "--preset", "tiny", "--vocab-size", "120", "--tasks", "cola",
-                   "--pretrain-args", f"--no-nsp --batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 "
-                                      f"--no-progress --cache-dir {tmp_path / 'c'}",
+                   "--pretrain-args", f"--no-nsp {small_pretraining(tmp_path)}",
                    "--finetune-args", "--epochs 1 --batch-size 8 --no-bf16"])
     out = capfd.readouterr().out
     assert "2b. pretraining" not in out and not (work / "pretrained-nsp").exists()
