@@ -13,6 +13,7 @@ from pathlib import Path
 from bert.config import PRESETS
 from bert.training import parse_duration
 
+from .examples import NSP_NEGATIVES
 from .train import PretrainOptions, TrainingDiverged, pretrain
 
 
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--whole-word-mask", action="store_true", help="mask all pieces of a word together")
     data.add_argument("--no-nsp", dest="nsp", action="store_false",
                       help="no next-sentence prediction: single full-length segments (RoBERTa-style)")
+    data.add_argument("--nsp-negatives", choices=NSP_NEGATIVES, default="other-document",
+                      help="what a 'not next' pair is: a stretch of another document (BERT), A's continuation "
+                           "put before A (swapped: ALBERT's sentence-order prediction), or half of each (both)")
     data.add_argument("--eval-fraction", type=fraction, default=0.01,
                       help="fraction of the corpus held out for evaluation (whole documents, drawn at random)")
     data.add_argument("--eval-examples", type=positive_int, default=1024,
@@ -134,7 +138,10 @@ def options_from_args(args: argparse.Namespace) -> PretrainOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.nsp and args.nsp_negatives != "other-document":
+        parser.error("--nsp-negatives chooses the negative sentence pairs of NSP; it has no effect with --no-nsp")
     where = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
         return pretrain(options_from_args(args))

@@ -2,7 +2,8 @@
 
 An example is `[CLS] A [SEP] B [SEP]`: A is one or more consecutive sentences of a document; half the time
 B is what really follows A, half the time it is a stretch of another document (the next-sentence-
-prediction task, NSP). `--no-nsp` gives RoBERTa-style examples instead: `[CLS] segment [SEP]`, a segment
+prediction task, NSP). With `--nsp-negatives swapped` the negative is instead the same two stretches
+in the wrong order (ALBERT's sentence-order prediction, SOP); `both` mixes the two kinds. `--no-nsp` gives RoBERTa-style examples instead: `[CLS] segment [SEP]`, a segment
 being as many whole consecutive sentences of one document as fit.
 
 Examples are not token lists but five numbers (a_start, a_end, b_start, b_end, is_random_next) pointing
@@ -18,6 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 A_START, A_END, B_START, B_END, IS_RANDOM_NEXT = range(5)  # columns of an example table (n, 5) int64
+
+# What a negative pair ("B does not follow A") is: a stretch of another document (BERT's NSP; easy to tell
+# by topic and style), A's own continuation put before it (ALBERT's SOP; same topic and style, only the
+# order is wrong), or either with equal probability.
+NSP_NEGATIVES = ("other-document", "swapped", "both")
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,7 @@ def _random_segment(documents: Documents, exclude: int | None, target_length: in
 
 
 def nsp_examples(documents: Documents, max_seq_length: int, short_seq_prob: float, rng: random.Random,
-                 random_pool: Documents | None = None) -> np.ndarray:
+                 random_pool: Documents | None = None, negatives: str = "other-document") -> np.ndarray:
     """Sentence-pair examples (Google's `create_instances_from_document`, over every document) -> (n, 5).
 
     Sentences are gathered until they reach a target length (max_seq_length - 3, or with probability
@@ -125,6 +131,8 @@ def nsp_examples(documents: Documents, max_seq_length: int, short_seq_prob: floa
     always when only one sentence was gathered, a segment of a random other document (1), the unused
     sentences being put back for the next example. Finally the longer side is truncated to fit.
 
+    `negatives` (NSP_NEGATIVES) says what a negative is; a swapped pair `[CLS] B [SEP] A [SEP]` needs two
+    gathered sentences, so a single one still gets another document's stretch.
     `random_pool` supplies the random B segments (default: `documents` themselves, never the same
     document as A). Differences from Google's code: the target length is redrawn for every example rather
     than once per document, and the random document is drawn from the others directly, never A's own.
@@ -147,7 +155,12 @@ def nsp_examples(documents: Documents, max_seq_length: int, short_seq_prob: floa
             n_gathered = i - chunk_start
             a_sentences = rng.randint(1, n_gathered - 1) if n_gathered >= 2 else 1
             a_start, a_end = int(starts[chunk_start]), int(starts[chunk_start + a_sentences])
-            if n_gathered == 1 or rng.random() < 0.5:
+            negative = n_gathered == 1 or rng.random() < 0.5
+            if negative and n_gathered >= 2 and (negatives == "swapped"
+                                                 or (negatives == "both" and rng.random() < 0.5)):
+                is_random = 1
+                a_start, a_end, b_start, b_end = a_end, int(starts[i]), a_start, a_end  # B, then A
+            elif negative:
                 is_random = 1
                 b_start, b_end = _random_segment(
                     pool, doc if pool is documents else None, target - (a_end - a_start), rng)
@@ -186,8 +199,8 @@ def segment_examples(documents: Documents, max_seq_length: int) -> np.ndarray:
 
 
 def build_examples(sentence_starts: np.ndarray, document_starts: np.ndarray, *, max_seq_length: int,
-                   short_seq_prob: float, nsp: bool, held_out_fraction: float,
-                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+                   short_seq_prob: float, nsp: bool, held_out_fraction: float, seed: int,
+                   nsp_negatives: str = "other-document") -> tuple[np.ndarray, np.ndarray]:
     """(training examples, held-out examples), each (n, 5), from a tokenised corpus.
 
     Held-out NSP examples draw their random B from the held-out slice when it has two documents or more,
@@ -205,9 +218,9 @@ def build_examples(sentence_starts: np.ndarray, document_starts: np.ndarray, *, 
         raise ValueError("after holding out the evaluation slice, the training part is a single document; "
                          "next-sentence prediction needs two: lower --eval-fraction, add documents, or use --no-nsp")
     rng = random.Random(seed)
-    train_examples = nsp_examples(train, max_seq_length, short_seq_prob, rng)
+    train_examples = nsp_examples(train, max_seq_length, short_seq_prob, rng, negatives=nsp_negatives)
     held_out_pool = held_out if len(held_out) >= 2 else train
-    return train_examples, nsp_examples(held_out, max_seq_length, short_seq_prob, rng, held_out_pool)
+    return train_examples, nsp_examples(held_out, max_seq_length, short_seq_prob, rng, held_out_pool, nsp_negatives)
 
 
 def assemble(example: np.ndarray, tokens: np.ndarray, cls_id: int, sep_id: int) -> tuple[np.ndarray, np.ndarray]:

@@ -85,6 +85,7 @@ class PretrainOptions:
     mask_prob: float = 0.15
     whole_word_mask: bool = False
     nsp: bool = True
+    nsp_negatives: str = "other-document"  # or "swapped" (ALBERT's sentence order) or "both"; see examples.py
     bf16: bool | None = None  # None: where the hardware runs it natively (bert.training.native_bf16)
     compile: bool = False
     device: str | None = None  # None: CUDA if available
@@ -103,8 +104,11 @@ class PretrainOptions:
 
     def example_settings(self) -> dict:
         """The settings the example tables are built from (and cached under)."""
-        return {"seed": self.seed, "max_seq_length": self.max_seq_length, "short_seq_prob": self.short_seq_prob,
-                "nsp": self.nsp, "eval_fraction": self.eval_fraction}
+        settings = {"seed": self.seed, "max_seq_length": self.max_seq_length, "short_seq_prob": self.short_seq_prob,
+                    "nsp": self.nsp, "eval_fraction": self.eval_fraction}
+        if self.nsp_negatives != "other-document":  # only when set: caches and runs made before it stay valid
+            settings["nsp_negatives"] = self.nsp_negatives
+        return settings
 
     def data_settings(self) -> dict:
         """The settings that decide which example and mask each step sees: a resumed run must match them."""
@@ -232,7 +236,8 @@ def prepare_batches(opts: PretrainOptions, tokenizer: WordPieceTokenizer, ctx: D
 def build_example_tables(corpus: TokenizedCorpus, opts: PretrainOptions) -> dict[str, np.ndarray]:
     train, held_out = build_examples(corpus.sentence_starts, corpus.document_starts,
                                      max_seq_length=opts.max_seq_length, short_seq_prob=opts.short_seq_prob,
-                                     nsp=opts.nsp, held_out_fraction=opts.eval_fraction, seed=opts.seed)
+                                     nsp=opts.nsp, held_out_fraction=opts.eval_fraction, seed=opts.seed,
+                                     nsp_negatives=opts.nsp_negatives)
     return {"train": train, "held_out": held_out}
 
 

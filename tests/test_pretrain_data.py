@@ -191,6 +191,35 @@ def test_nsp_pairs_are_half_random_never_same_document_and_fit():
     assert not np.isin(train_tokens, held_out_tokens).any()
 
 
+@pytest.mark.parametrize("negatives", ["swapped", "both"])
+def test_swapped_negatives_are_a_documents_continuation_put_before_it(negatives):
+    sentence_starts, document_starts = synthetic_corpus(n_docs=300)
+    default, _ = build_examples(sentence_starts, document_starts, max_seq_length=64, short_seq_prob=0.1,
+                                nsp=True, held_out_fraction=0.1, seed=0)
+    train, held_out = build_examples(sentence_starts, document_starts, max_seq_length=64, short_seq_prob=0.1,
+                                     nsp=True, held_out_fraction=0.1, seed=0, nsp_negatives=negatives)
+    doc_token_starts = sentence_starts[document_starts]
+    doc_of = lambda token: np.searchsorted(doc_token_starts, token, side="right") - 1  # noqa: E731
+    for examples in (train, held_out):
+        len_a, len_b = examples[:, A_END] - examples[:, A_START], examples[:, B_END] - examples[:, B_START]
+        assert (len_a >= 1).all() and (len_b >= 1).all() and (len_a + len_b + 3 <= 64).all()
+        is_negative = examples[:, IS_RANDOM_NEXT] == 1
+        swapped = is_negative & (examples[:, B_END] <= examples[:, A_START]) & (
+            doc_of(examples[:, A_START]) == doc_of(examples[:, B_START]))
+        # a swapped pair: B is text that came just before A in A's document (only trimming between them)
+        assert (examples[swapped, A_START] - examples[swapped, B_END] < 64).all()
+        other_document = is_negative & (doc_of(examples[:, A_START]) != doc_of(examples[:, B_START]))
+        assert (swapped | other_document | ~is_negative).all()
+        if examples is train:
+            swapped_share = swapped.sum() / is_negative.sum()
+    assert 0.45 < train[:, IS_RANDOM_NEXT].mean() < 0.6  # half, plus single sentences (always negative)
+    if negatives == "swapped":  # all but the single-sentence chunks, which have nothing to swap
+        assert swapped_share > 0.6
+    else:
+        assert 0.35 < swapped_share < 0.65
+    assert not np.array_equal(train, default)
+
+
 def sentences_of(documents):
     return np.concatenate([np.arange(f, l) for f, l in zip(documents.first, documents.last)])
 
