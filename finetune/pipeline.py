@@ -70,8 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(str(e))
     # a typo in any step's options should fail now, not after hours of pretraining
     for options in (args.pretrain_args, args.nsp_args):
-        pretrain_cli.build_parser().parse_args(["--corpus", "unused", "--output", "unused", "--time-budget", "1s",
-                                                *shlex.split(options)])
+        pretrain_cli.parse_args(["--corpus", "unused", "--output", "unused", "--time-budget", "1s",
+                                 *shlex.split(options)])
     finetune_cli.parse_args(["--task", "cola", "--model", args.preset, "--output", str(args.work_dir),
                              *shlex.split(args.finetune_args)])
     return args

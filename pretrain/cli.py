@@ -137,11 +137,17 @@ def options_from_args(args: argparse.Namespace) -> PretrainOptions:
     return PretrainOptions(**values)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, checked: flags that contradict each other exit with a usage error."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.nsp and args.nsp_negatives != "other-document":
         parser.error("--nsp-negatives chooses the negative sentence pairs of NSP; it has no effect with --no-nsp")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     where = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
         return pretrain(options_from_args(args))

@@ -72,6 +72,13 @@ def test_pipeline_rejects_bad_step_options_before_pretraining(tmp_path, capsys, 
     assert not (tmp_path / "work").exists()
 
 
+def test_pipeline_rejects_nsp_negatives_in_the_masked_lm_only_phase(tmp_path, capsys):
+    with pytest.raises(SystemExit):  # phase a's default options have --no-nsp
+        pipeline.main(["--corpus", "unused.txt", "--work-dir", str(tmp_path / "work"),
+                       "--pretrain-args", "--no-nsp --nsp-negatives swapped"])
+    assert "--nsp-negatives" in capsys.readouterr().err and not (tmp_path / "work").exists()
+
+
 @pytest.mark.parametrize("budget, nsp_budget, phases", [
     ("2h", "40m", (4800, 2400)), ("2h", "30m", (5400, 1800)), ("5m", "0", (300, 0)), ("90s", "0s", (90, 0))])
 def test_budget_is_split_between_the_two_phases(budget, nsp_budget, phases):
