@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import shlex
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -126,7 +127,7 @@ def plot_pretraining(phase_dirs: list[Path], work: Path) -> None:
     """The phases' metrics on one clock, minutes since pretraining began: pretraining.metrics.jsonl and
     pretraining.png in the work directory."""
     records, offset = [], 0.0
-    for phase, directory in zip("ab", phase_dirs):
+    for phase, directory in zip(string.ascii_lowercase, phase_dirs):
         lines = MetricsLog(directory / "metrics.jsonl").read()
         records += [{**line, "phase": phase, "minutes": round((offset + line["elapsed_s"]) / 60, 3)} for line in lines]
         offset += lines[-1]["elapsed_s"] if lines else 0.0
