@@ -3,8 +3,9 @@
 An example is `[CLS] A [SEP] B [SEP]`: A is one or more consecutive sentences of a document; half the time
 B is what really follows A, half the time it is a stretch of another document (the next-sentence-
 prediction task, NSP). With `--nsp-negatives swapped` the negative is instead the same two stretches
-in the wrong order (ALBERT's sentence-order prediction, SOP); `both` mixes the two kinds. `--no-nsp` gives RoBERTa-style examples instead: `[CLS] segment [SEP]`, a segment
-being as many whole consecutive sentences of one document as fit.
+in the wrong order (ALBERT's sentence-order prediction, SOP); `both` mixes the two kinds. `--no-nsp` gives
+RoBERTa-style examples instead: `[CLS] segment [SEP]`, a segment being as many whole consecutive sentences
+of one document as fit.
 
 Examples are not token lists but five numbers (a_start, a_end, b_start, b_end, is_random_next) pointing
 into the corpus's token stream; A and B are contiguous ranges of it, even after truncation. The table for
@@ -155,16 +156,14 @@ def nsp_examples(documents: Documents, max_seq_length: int, short_seq_prob: floa
             n_gathered = i - chunk_start
             a_sentences = rng.randint(1, n_gathered - 1) if n_gathered >= 2 else 1
             a_start, a_end = int(starts[chunk_start]), int(starts[chunk_start + a_sentences])
-            negative = n_gathered == 1 or rng.random() < 0.5
-            if negative and n_gathered >= 2 and (negatives == "swapped"
-                                                 or (negatives == "both" and rng.random() < 0.5)):
+            if n_gathered == 1 or rng.random() < 0.5:
                 is_random = 1
-                a_start, a_end, b_start, b_end = a_end, int(starts[i]), a_start, a_end  # B, then A
-            elif negative:
-                is_random = 1
-                b_start, b_end = _random_segment(
-                    pool, doc if pool is documents else None, target - (a_end - a_start), rng)
-                i = chunk_start + a_sentences  # put the unused sentences back
+                if n_gathered >= 2 and (negatives == "swapped" or (negatives == "both" and rng.random() < 0.5)):
+                    a_start, a_end, b_start, b_end = a_end, int(starts[i]), a_start, a_end  # B, then A
+                else:
+                    b_start, b_end = _random_segment(
+                        pool, doc if pool is documents else None, target - (a_end - a_start), rng)
+                    i = chunk_start + a_sentences  # put the unused sentences back
             else:
                 is_random = 0
                 b_start, b_end = a_end, int(starts[i])

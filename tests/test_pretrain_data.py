@@ -149,6 +149,17 @@ def synthetic_corpus(n_docs=30, seed=0):
     return sentence_starts, document_starts
 
 
+def document_of(sentence_starts, document_starts):
+    """token position -> index of the document holding it, for arrays of positions."""
+    doc_token_starts = sentence_starts[document_starts]
+    return lambda token: np.searchsorted(doc_token_starts, token, side="right") - 1
+
+
+def check_pairs_fit(examples, max_seq_length):
+    len_a, len_b = examples[:, A_END] - examples[:, A_START], examples[:, B_END] - examples[:, B_START]
+    assert (len_a >= 1).all() and (len_b >= 1).all() and (len_a + len_b + 3 <= max_seq_length).all()
+
+
 def google_truncation(len_a, len_b, max_total):
     while len_a + len_b > max_total:
         if len_a > len_b:
@@ -169,11 +180,9 @@ def test_nsp_pairs_are_half_random_never_same_document_and_fit():
     sentence_starts, document_starts = synthetic_corpus()
     train, held_out = build_examples(sentence_starts, document_starts, max_seq_length=64, short_seq_prob=0.1,
                                      nsp=True, held_out_fraction=0.1, seed=0)
-    doc_token_starts = sentence_starts[document_starts]
-    doc_of = lambda token: np.searchsorted(doc_token_starts, token, side="right") - 1  # noqa: E731
+    doc_of = document_of(sentence_starts, document_starts)
     for examples in (train, held_out):
-        len_a, len_b = examples[:, A_END] - examples[:, A_START], examples[:, B_END] - examples[:, B_START]
-        assert (len_a >= 1).all() and (len_b >= 1).all() and (len_a + len_b + 3 <= 64).all()
+        check_pairs_fit(examples, 64)
         same_doc = doc_of(examples[:, A_START]) == doc_of(examples[:, B_START])
         is_random = examples[:, IS_RANDOM_NEXT] == 1
         assert not (is_random & same_doc).any()  # a random B never comes from A's document
@@ -198,11 +207,9 @@ def test_swapped_negatives_are_a_documents_continuation_put_before_it(negatives)
                                 nsp=True, held_out_fraction=0.1, seed=0)
     train, held_out = build_examples(sentence_starts, document_starts, max_seq_length=64, short_seq_prob=0.1,
                                      nsp=True, held_out_fraction=0.1, seed=0, nsp_negatives=negatives)
-    doc_token_starts = sentence_starts[document_starts]
-    doc_of = lambda token: np.searchsorted(doc_token_starts, token, side="right") - 1  # noqa: E731
+    doc_of = document_of(sentence_starts, document_starts)
     for examples in (train, held_out):
-        len_a, len_b = examples[:, A_END] - examples[:, A_START], examples[:, B_END] - examples[:, B_START]
-        assert (len_a >= 1).all() and (len_b >= 1).all() and (len_a + len_b + 3 <= 64).all()
+        check_pairs_fit(examples, 64)
         is_negative = examples[:, IS_RANDOM_NEXT] == 1
         swapped = is_negative & (examples[:, B_END] <= examples[:, A_START]) & (
             doc_of(examples[:, A_START]) == doc_of(examples[:, B_START]))

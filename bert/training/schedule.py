@@ -36,6 +36,6 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_duration(text: str | float, allow_zero: bool = False) -> float:
     """'90s', '30m', '2h', '1.5h' or a bare number of seconds -> seconds; 0 only with allow_zero."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
-    if not match or float(match.group(1)) < 0 or (float(match.group(1)) == 0 and not allow_zero):
+    if not match or (float(match.group(1)) == 0 and not allow_zero):  # the pattern has no sign: never < 0
         raise ValueError(f"bad duration {text!r}: use e.g. 90s, 30m, 2h")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
