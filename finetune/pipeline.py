@@ -11,6 +11,8 @@ Steps, each one a command of this project, printed before it runs so it can be r
           prediction on sentence pairs. Phase a never shows the model two segments, so the segment-B
           embedding and the pooler stay random and [SEP] between sentences is new; pair tasks (MRPC)
           might need them. Off by default: on the README's 2-hour run it did not help MRPC and cost CoLA.
+       c. optional (--task-text-budget, a part of --budget): from the last phase's weights, masked LM on the
+          tasks' own training sentences, labels left out (task-adaptive pretraining; finetune/task_text.py)
      pretraining.png (and .metrics.jsonl): the phases' curves against minutes of pretraining
   3. bert-finetune           our checkpoint on each task, and the same preset from random weights (the
                              no-pretraining baseline), over the same seeds
@@ -28,7 +30,6 @@ import argparse
 import hashlib
 import json
 import shlex
-import string
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "(default: %(default)s)")
     p.add_argument("--nsp-budget", default="0", help="the part of --budget spent on phase b, masked LM + "
                    "next-sentence prediction from phase a's weights, e.g. 40m (default: 0, masked LM only)")
+    p.add_argument("--task-text-budget", default="0", help="the part of --budget spent on phase c, masked LM on "
+                   "the --tasks' training sentences (no labels) from the last phase's weights, e.g. 20m (default: 0)")
     p.add_argument("--preset", default="mini", help="model size (default: %(default)s)")
     p.add_argument("--vocab-size", type=int, default=8192)
     p.add_argument("--tasks", default="cola,mrpc", help="comma-separated GLUE tasks (default: %(default)s)")
@@ -62,15 +65,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="more bert-pretrain options of phase a, as one string (default: %(default)r)")
     p.add_argument("--nsp-args", default="--lr 5e-4 --batch-size 32 --max-seq-length 128 --bf16 --dropout 0",
                    help="more bert-pretrain options of phase b (default: %(default)r)")
+    p.add_argument("--task-text-args", default="--lr 3e-4 --batch-size 32 --max-seq-length 128 --bf16 --no-nsp "
+                   "--dropout 0.1", help="more bert-pretrain options of phase c (default: %(default)r)")
     p.add_argument("--finetune-args", default="--epochs 5 --lr 1e-4 --batch-size 32",
                    help="more bert-finetune options, as one string (default: %(default)r)")
     args = p.parse_args(argv)
     try:
-        args.mlm_seconds, args.nsp_seconds = split_budget(args.budget, args.nsp_budget)
+        args.mlm_seconds, args.nsp_seconds, args.task_text_seconds = split_budget(
+            args.budget, args.nsp_budget, args.task_text_budget)
     except ValueError as e:
         p.error(str(e))
     # a typo in any step's options should fail now, not after hours of pretraining
-    for options in (args.pretrain_args, args.nsp_args):
+    for options in (args.pretrain_args, args.nsp_args, args.task_text_args):
         pretrain_cli.parse_args(["--corpus", "unused", "--output", "unused", "--time-budget", "1s",
                                  *shlex.split(options)])
     finetune_cli.parse_args(["--task", "cola", "--model", args.preset, "--output", str(args.work_dir),
@@ -78,13 +84,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def split_budget(budget: str, nsp_budget: str) -> tuple[float, float]:
-    """Seconds of phase a (masked LM only) and phase b (masked LM + NSP); they add up to the budget."""
+def split_budget(budget: str, nsp_budget: str, task_text_budget: str) -> tuple[float, float, float]:
+    """Seconds of phase a (masked LM only), b (masked LM + NSP) and c (masked LM on the tasks' text); they
+    add up to the budget."""
     total = parse_duration(budget)
     nsp = parse_duration(nsp_budget, allow_zero=True)
-    if nsp >= total:
-        raise ValueError(f"--nsp-budget {nsp_budget} leaves nothing of --budget {budget} for phase a (masked LM only)")
-    return total - nsp, nsp
+    task_text = parse_duration(task_text_budget, allow_zero=True)
+    if nsp + task_text >= total:
+        raise ValueError(f"--nsp-budget {nsp_budget} and --task-text-budget {task_text_budget} leave nothing of "
+                         f"--budget {budget} for phase a (masked LM only)")
+    return total - nsp - task_text, nsp, task_text
 
 
 def seconds(value: float) -> str:
@@ -107,27 +116,36 @@ def train_vocabulary(args, vocab_dir: Path) -> None:
                                          "--vocab-size", str(args.vocab_size), "--output", str(vocab_dir)])
 
 
-def pretrain(args, vocab_dir: Path, work: Path) -> list[Path]:
-    """Phase a, and phase b if it has a budget; returns their directories, the final model's last.
-    --resume continues an interrupted phase; a finished one just re-saves its final model."""
-    mlm_dir, nsp_dir = work / "pretrained-mlm", work / "pretrained-nsp"
-    common = ["-m", "pretrain", "--corpus", *args.corpus, "--vocab", str(vocab_dir), "--resume"]
+def pretrain(args, vocab_dir: Path, work: Path) -> dict[str, Path]:
+    """Phase a, then b and c if they have a budget; returns {phase letter: directory} in the order they ran,
+    the final model's last. --resume continues an interrupted phase; a finished one just re-saves its model."""
+    common = ["-m", "pretrain", "--vocab", str(vocab_dir), "--resume"]
+    phases = {"a": work / "pretrained-mlm"}
     run_step(f"2a. pretraining, masked LM only ({args.preset}, {seconds(args.mlm_seconds)})",
-             [*common, "--output", str(mlm_dir), "--preset", args.preset, "--time-budget", seconds(args.mlm_seconds),
-              *shlex.split(args.pretrain_args)])
-    if not args.nsp_seconds:
-        return [mlm_dir]
-    run_step(f"2b. pretraining, masked LM + next-sentence prediction ({seconds(args.nsp_seconds)})",
-             [*common, "--output", str(nsp_dir), "--init-from", str(mlm_dir), "--time-budget", seconds(args.nsp_seconds),
-              *shlex.split(args.nsp_args)])
-    return [mlm_dir, nsp_dir]
+             [*common, "--corpus", *args.corpus, "--output", str(phases["a"]), "--preset", args.preset,
+              "--time-budget", seconds(args.mlm_seconds), *shlex.split(args.pretrain_args)])
+    if args.nsp_seconds:
+        phases["b"] = work / "pretrained-nsp"
+        run_step(f"2b. pretraining, masked LM + next-sentence prediction ({seconds(args.nsp_seconds)})",
+                 [*common, "--corpus", *args.corpus, "--output", str(phases["b"]), "--init-from", str(phases["a"]),
+                  "--time-budget", seconds(args.nsp_seconds), *shlex.split(args.nsp_args)])
+    if args.task_text_seconds:
+        text, start = work / "task-text", list(phases.values())[-1]
+        phases["c"] = work / "pretrained-task-text"
+        data = ["--data-dir", str(args.glue_dir)] if args.glue_dir else []
+        run_step("2c. the tasks' training sentences, without labels, as a corpus",
+                 ["-m", "finetune.task_text", "--tasks", args.tasks, *data, "--output", str(text)])
+        run_step(f"2c. pretraining, masked LM on the tasks' text ({seconds(args.task_text_seconds)})",
+                 [*common, "--corpus", str(text), "--output", str(phases["c"]), "--init-from", str(start),
+                  "--time-budget", seconds(args.task_text_seconds), *shlex.split(args.task_text_args)])
+    return phases
 
 
-def plot_pretraining(phase_dirs: list[Path], work: Path) -> None:
-    """The phases' metrics on one clock, minutes since pretraining began: pretraining.metrics.jsonl and
-    pretraining.png in the work directory."""
+def plot_pretraining(phases: dict[str, Path], work: Path) -> None:
+    """The phases' metrics ({letter: run directory}, in order) on one clock, minutes since pretraining began:
+    pretraining.metrics.jsonl and pretraining.png in the work directory."""
     records, offset = [], 0.0
-    for phase, directory in zip(string.ascii_lowercase, phase_dirs):
+    for phase, directory in phases.items():
         lines = MetricsLog(directory / "metrics.jsonl").read()
         records += [{**line, "phase": phase, "minutes": round((offset + line["elapsed_s"]) / 60, 3)} for line in lines]
         offset += lines[-1]["elapsed_s"] if lines else 0.0
@@ -182,9 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as e:
         sys.exit(f"error: {e}")
     train_vocabulary(args, vocab_dir)
-    phase_dirs = pretrain(args, vocab_dir, work)
-    plot_pretraining(phase_dirs, work)
-    model_dir = phase_dirs[-1]
+    phases = pretrain(args, vocab_dir, work)
+    plot_pretraining(phases, work)
+    model_dir = list(phases.values())[-1]
     ours = {task.name: finetune(args, task.name, str(model_dir), model_dir / "model.safetensors",
                                 work / f"{task.name}-ours", []) for task in tasks}
     rows = []

@@ -64,7 +64,7 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     assert json.loads((work / "mrpc-ours" / "summary.json").read_text())["recipe"]["batch_size"] == 4
 
 
-@pytest.mark.parametrize("option", ["--finetune-args", "--nsp-args", "--pretrain-args"])
+@pytest.mark.parametrize("option", ["--finetune-args", "--nsp-args", "--pretrain-args", "--task-text-args"])
 def test_pipeline_rejects_bad_step_options_before_pretraining(tmp_path, capsys, option):
     with pytest.raises(SystemExit):
         pipeline.main(["--corpus", "unused.txt", "--work-dir", str(tmp_path / "work"), option, "--learning-rate 1e-4"])
@@ -79,17 +79,19 @@ def test_pipeline_rejects_nsp_negatives_in_the_masked_lm_only_phase(tmp_path, ca
     assert "--nsp-negatives" in capsys.readouterr().err and not (tmp_path / "work").exists()
 
 
-@pytest.mark.parametrize("budget, nsp_budget, phases", [
-    ("2h", "40m", (4800, 2400)), ("2h", "30m", (5400, 1800)), ("5m", "0", (300, 0)), ("90s", "0s", (90, 0))])
-def test_budget_is_split_between_the_two_phases(budget, nsp_budget, phases):
-    assert pipeline.split_budget(budget, nsp_budget) == phases
+@pytest.mark.parametrize("budget, nsp_budget, task_text_budget, phases", [
+    ("2h", "40m", "0", (4800, 2400, 0)), ("2h", "30m", "0", (5400, 1800, 0)), ("5m", "0", "0", (300, 0, 0)),
+    ("90s", "0s", "0s", (90, 0, 0)), ("2h", "30m", "20m", (4200, 1800, 1200)), ("2h", "0", "20m", (6000, 0, 1200))])
+def test_budget_is_split_between_the_phases(budget, nsp_budget, task_text_budget, phases):
+    assert pipeline.split_budget(budget, nsp_budget, task_text_budget) == phases
 
 
-@pytest.mark.parametrize("nsp_budget", ["2h", "3h", "-5m", "soon"])
-def test_nsp_budget_must_leave_time_for_masked_lm_alone(tmp_path, capsys, nsp_budget):
+@pytest.mark.parametrize("later_phases", [("--nsp-budget", "2h"), ("--nsp-budget", "3h"), ("--nsp-budget", "-5m"),
+                                          ("--nsp-budget", "soon"), ("--task-text-budget", "2h"),
+                                          ("--task-text-budget", "1h", "--nsp-budget", "1h")])
+def test_later_phases_must_leave_time_for_masked_lm_alone(tmp_path, capsys, later_phases):
     with pytest.raises(SystemExit):
-        pipeline.main(["--corpus", "unused.txt", "--work-dir", str(tmp_path / "work"), "--budget", "2h",
-                       "--nsp-budget", nsp_budget])
+        pipeline.main(["--corpus", "unused.txt", "--work-dir", str(tmp_path / "work"), "--budget", "2h", *later_phases])
     assert "error:" in capsys.readouterr().err and not (tmp_path / "work").exists()
 
 
@@ -105,3 +107,27 @@ def test_masked_lm_only_fine_tunes_phase_a(tmp_path, monkeypatch, capfd):
     out = capfd.readouterr().out
     assert "2b. pretraining" not in out and not (work / "pretrained-nsp").exists()
     assert json.loads((work / "cola-ours" / "pipeline-inputs.json").read_text())["model"] == str(work / "pretrained-mlm")
+
+
+def test_task_text_phase_pretrains_on_the_tasks_training_sentences(tmp_path, monkeypatch, capfd):
+    """--task-text-budget: phase c writes the tasks' training text and continues from the last phase on it;
+    its model is the one fine-tuned."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    corpus = write_story_corpus(tmp_path / "corpus.txt", n_docs=20)
+    work = tmp_path / "work"
+    small = small_pretraining(tmp_path)
+    pipeline.main(["--corpus", str(corpus), "--glue-dir", str(GLUE_FIXTURES), "--work-dir", str(work),
+                   "--budget", "3s", "--task-text-budget", "1s", "--preset", "tiny", "--vocab-size", "120",
+                   "--tasks", "cola,mrpc", "--pretrain-args", f"--no-nsp {small}",
+                   "--task-text-args", f"--no-nsp {small}", "--finetune-args", "--epochs 1 --batch-size 8 --no-bf16"])
+    out = capfd.readouterr().out
+    assert "2b. pretraining" not in out and "--time-budget 2s" in out and "--time-budget 1s" in out
+    assert sorted(p.name for p in (work / "task-text").iterdir()) == ["cola-train.txt", "mrpc-train.txt"]
+    phase_c = out[out.index("=== 2c. pretraining"):out.index("=== 3.")]
+    assert f"--corpus {work / 'task-text'}" in phase_c and f"--init-from {work / 'pretrained-mlm'}" in phase_c
+    assert (work / "pretrained-task-text" / "model.safetensors").exists()
+    curves = MetricsLog(work / "pretraining.metrics.jsonl").read()
+    assert {line["phase"] for line in curves} == {"a", "c"}
+    for task in ("cola", "mrpc"):
+        inputs = json.loads((work / f"{task}-ours" / "pipeline-inputs.json").read_text())
+        assert inputs["model"] == str(work / "pretrained-task-text")
