@@ -26,7 +26,10 @@ from finetune.tasks import GlueTask, get_task, read_hub_split, read_tsv_split
 def training_documents(task: GlueTask, data_dir: Path | None) -> list[list[str]]:
     """The task's training examples as documents (lists of one or two sentences), labels dropped."""
     split = task.train_split
-    examples = read_hub_split(task, split, True) if data_dir is None else read_tsv_split(task, data_dir, split, True)
+    if data_dir is None:
+        examples = read_hub_split(task, split, labelled=True)
+    else:
+        examples = read_tsv_split(task, data_dir, split, labelled=True)
     documents = []
     for example in examples:
         # a newline inside a text would split it; whitespace-only text would end the document early
