@@ -100,6 +100,11 @@ def seconds(value: float) -> str:
     return f"{value:g}s"
 
 
+def glue_dir_flag(args) -> list[str]:
+    """--data-dir for the steps that read GLUE; none means the Hub."""
+    return ["--data-dir", str(args.glue_dir)] if args.glue_dir else []
+
+
 def run_step(title: str, argv: list[str]) -> None:
     """Run one project command in its own process, showing it first; stop the pipeline if it fails."""
     print(f"\n=== {title}\n$ {shlex.join(argv)}", flush=True)
@@ -132,9 +137,8 @@ def pretrain(args, vocab_dir: Path, work: Path) -> dict[str, Path]:
     if args.task_text_seconds:
         text, start = work / "task-text", list(phases.values())[-1]
         phases["c"] = work / "pretrained-task-text"
-        data = ["--data-dir", str(args.glue_dir)] if args.glue_dir else []
         run_step("2c. the tasks' training sentences, without labels, as a corpus",
-                 ["-m", "finetune.task_text", "--tasks", args.tasks, *data, "--output", str(text)])
+                 ["-m", "finetune.task_text", "--tasks", args.tasks, *glue_dir_flag(args), "--output", str(text)])
         run_step(f"2c. pretraining, masked LM on the tasks' text ({seconds(args.task_text_seconds)})",
                  [*common, "--corpus", str(text), "--output", str(phases["c"]), "--init-from", str(start),
                   "--time-budget", seconds(args.task_text_seconds), *shlex.split(args.task_text_args)])
@@ -167,10 +171,9 @@ def finetune(args, task: str, model: str, weights: Path, output: Path, extra: li
         print(f"\n=== {task} from {model}: reusing {summary}")
     else:
         inputs_file.unlink(missing_ok=True)
-        data = ["--data-dir", str(args.glue_dir)] if args.glue_dir else []
         run_step(f"3. fine-tuning {task} from {model}",
                  ["-m", "finetune", "--task", task, "--model", model, "--output", str(output), "--seeds", args.seeds,
-                  "--overwrite", *data, *extra, *shlex.split(args.finetune_args)])
+                  "--overwrite", *glue_dir_flag(args), *extra, *shlex.split(args.finetune_args)])
         inputs_file.write_text(json.dumps(inputs, indent=2) + "\n")
     return json.loads(summary.read_text())
 

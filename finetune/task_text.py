@@ -20,22 +20,17 @@ import sys
 from pathlib import Path
 
 from finetune.errors import InputError
-from finetune.tasks import GlueTask, get_task, read_hub_split, read_tsv_split
+from finetune.tasks import GlueTask, get_task, read_split
 
 
 def training_documents(task: GlueTask, data_dir: Path | None) -> list[list[str]]:
     """The task's training examples as documents (lists of one or two sentences), labels dropped."""
-    split = task.train_split
-    if data_dir is None:
-        examples = read_hub_split(task, split, labelled=True)
-    else:
-        examples = read_tsv_split(task, data_dir, split, labelled=True)
     documents = []
-    for example in examples:
+    for example in read_split(task, data_dir, task.train_split, labelled=True):
         # a newline inside a text would split it; whitespace-only text would end the document early
-        texts = [" ".join(text.split()) for text in (example.text_a, example.text_b) if text is not None]
-        if any(texts):
-            documents.append([text for text in texts if text])
+        texts = [" ".join(text.split()) for text in (example.text_a, example.text_b) if text and not text.isspace()]
+        if texts:
+            documents.append(texts)
     return documents
 
 

@@ -304,17 +304,19 @@ class TaskData:
     test: dict[str, list[Example]]
 
 
+def read_split(task: GlueTask, data_dir: Path | None, split: Split, labelled: bool) -> list[Example]:
+    """One split of `task` from `data_dir` (GLUE TSVs) or, if None, the Hub."""
+    if data_dir is None:
+        return read_hub_split(task, split, labelled)
+    return read_tsv_split(task, data_dir, split, labelled)
+
+
 def load_task_data(task: GlueTask, data_dir: Path | None) -> TaskData:
     """Read every split of `task` from `data_dir` (GLUE TSVs) or, if None, the Hub.
 
     A missing test file is not an error (many GLUE copies ship without them):
     that split is simply left out and no submission file is written for it.
     """
-    def read(split: Split, labelled: bool) -> list[Example]:
-        if data_dir is None:
-            return read_hub_split(task, split, labelled)
-        return read_tsv_split(task, data_dir, split, labelled)
-
     def has_test(split: Split) -> bool:
         return data_dir is None or (Path(data_dir) / task.folder / split.tsv).is_file()
 
@@ -322,7 +324,8 @@ def load_task_data(task: GlueTask, data_dir: Path | None) -> TaskData:
         raise InputError(f"{Path(data_dir) / task.folder}: no such directory (--data-dir must hold the GLUE "
                          f"task folders, e.g. {task.folder}/train.tsv)")
     return TaskData(
-        train=read(task.train_split, labelled=True),
-        dev={split.name: read(split, labelled=True) for split in task.dev_splits},
-        test={split.name: read(split, labelled=False) for split in task.test_splits if has_test(split)},
+        train=read_split(task, data_dir, task.train_split, labelled=True),
+        dev={split.name: read_split(task, data_dir, split, labelled=True) for split in task.dev_splits},
+        test={split.name: read_split(task, data_dir, split, labelled=False)
+              for split in task.test_splits if has_test(split)},
     )

@@ -35,7 +35,7 @@ def test_single_sentence_task_and_the_corpus_reader_agree(tmp_path):
 
 def test_whitespace_inside_a_text_cannot_break_a_document(monkeypatch):
     examples = [Example("two\nlines", "tab\there", 0, "0"), Example("   ", None, 1, "1"), Example("kept", "  ", 0, "2")]
-    monkeypatch.setattr(task_text, "read_tsv_split", lambda task, data_dir, split, labelled: examples)
+    monkeypatch.setattr(task_text, "read_split", lambda task, data_dir, split, labelled: examples)
     documents = task_text.training_documents(get_task("mrpc"), Path("unused"))
     assert documents == [["two lines", "tab here"], ["kept"]]
 
