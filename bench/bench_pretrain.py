@@ -6,7 +6,8 @@ same config, the same initial weights and the same batches and masks. Timings al
 models so that background load hits both alike. Peak memory is what the training steps allocate on top
 of the weights (see `peak_memory_mb`).
 
-    python bench/bench_pretrain.py                          # mini and base, fp32 and bf16
+    python bench/bench_pretrain.py                          # mini and base, this machine's precision (auto)
+    python bench/bench_pretrain.py --precisions fp32,bf16   # both (bf16 on an AVX2 CPU is emulated: very slow)
     python bench/bench_pretrain.py --presets mini --batch-size 64 --repeats 10
 """
 
@@ -23,7 +24,7 @@ import transformers
 from torch.profiler import ProfilerActivity, profile
 
 import bert
-from bert.training import autocast, build_optimizer
+from training import Precision, build_optimizer, choose_precision, device_name
 from pretrain.masking import MaskingScheme, mask_example
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -54,9 +55,9 @@ def make_batch(vocab_size: int, batch_size: int, seq: int, device: torch.device,
     return {k: torch.as_tensor(v, dtype=torch.long, device=device) for k, v in batch.items()}
 
 
-def training_step(model, optimizer, batch: dict, device: torch.device, bf16: bool):
+def training_step(model, optimizer, batch: dict, device: torch.device, precision: Precision):
     def step():
-        with autocast(device, bf16):
+        with precision.autocast():
             loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -67,9 +68,9 @@ def training_step(model, optimizer, batch: dict, device: torch.device, bf16: boo
     return step
 
 
-def throughput(models: dict, batch: dict, bf16: bool, repeats: int, device: torch.device) -> dict:
+def throughput(models: dict, batch: dict, precision: Precision, repeats: int, device: torch.device) -> dict:
     """Median tokens/s of a full training step, per model, measured alternately."""
-    steps = {name: training_step(m, build_optimizer(m, 1e-4), batch, device, bf16) for name, m in models.items()}
+    steps = {name: training_step(m, build_optimizer(m, 1e-4), batch, device, precision) for name, m in models.items()}
     for step in steps.values():  # warm-up: allocator, optimizer state, kernels
         step()
         step()
@@ -82,12 +83,12 @@ def throughput(models: dict, batch: dict, bf16: bool, repeats: int, device: torc
     return {name: batch["input_ids"].numel() / statistics.median(t) for name, t in times.items()}
 
 
-def peak_memory_mb(model, batch: dict, bf16: bool, device: torch.device) -> float:
+def peak_memory_mb(model, batch: dict, precision: Precision, device: torch.device) -> float:
     """Peak memory two training steps add on top of the model's weights: activations, gradients, the
     logits and the AdamW state. CUDA: torch.cuda.max_memory_allocated. CPU has no such counter, so the
     profiler records every tensor allocation and free, and the peak of their running sum is taken
     (the process RSS would mostly measure the allocator's caching, not the tensors)."""
-    step = training_step(model, build_optimizer(model, 1e-4), batch, device, bf16)
+    step = training_step(model, build_optimizer(model, 1e-4), batch, device, precision)
     if device.type == "cuda":
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
@@ -105,24 +106,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--precisions", default="auto",
+                        help="comma-separated: auto (what bert-pretrain picks on this machine), fp32, bf16, fp16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
 
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, device {device}, "
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {device_name(device)}, "
           f"{torch.get_num_threads()} threads, batch {args.batch_size} x seq {args.seq}, "
           "one step = forward + backward + clip + AdamW")
     print(f"{'preset':<7} {'precision':<9} {'ours tok/s':>11} {'HF tok/s':>10} {'speed':>7} "
           f"{'ours MB':>9} {'HF MB':>9} {'memory':>7}")
     for preset in args.presets.split(","):
-        for precision in args.precisions.split(","):
-            bf16 = precision == "bf16"
+        for requested in args.precisions.split(","):
+            precision = choose_precision(requested, device)
             models = make_models(preset, device)
             batch = make_batch(models["ours"].config.vocab_size, args.batch_size, args.seq, device)
-            memory = {name: peak_memory_mb(model, batch, bf16, device) for name, model in models.items()}
-            speed = throughput(models, batch, bf16, args.repeats, device)
-            print(f"{preset:<7} {precision:<9} {speed['ours']:>11,.0f} {speed['hf']:>10,.0f} "
+            memory = {name: peak_memory_mb(model, batch, precision, device) for name, model in models.items()}
+            speed = throughput(models, batch, precision, args.repeats, device)
+            print(f"{preset:<7} {precision.name:<9} {speed['ours']:>11,.0f} {speed['hf']:>10,.0f} "
                   f"{speed['ours'] / speed['hf']:>6.2f}x {memory['ours']:>9,.0f} {memory['hf']:>9,.0f} "
                   f"{memory['ours'] / memory['hf']:>6.2f}x", flush=True)
 

@@ -2,5 +2,5 @@
 
 Read tasks.py (the GLUE table and readers), metrics.py, data.py (tokenising and length-grouped
 batches), train.py (the loop), evaluate.py (predictions and their files), then the CLIs cli.py and
-predict.py. Shared training machinery (optimizer, schedule, bf16, DDP, logging) is in bert.training.
+predict.py. Shared training machinery (optimizer, schedule, bf16, DDP, logging) is in training.
 """

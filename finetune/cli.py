@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bert.training import DistributedContext, native_bf16
+from training import DistributedContext, Precision, PrecisionError, add_precision_flag, choose_precision
 from finetune.checkpoint import build_classifier, resolve_model
 from finetune.data import encode_split
 from finetune.errors import InputError
@@ -47,9 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fraction of the steps spent warming the learning rate up from 0 (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
     p.add_argument("--seeds", default="42", help="comma-separated seeds, one run each; the median is reported (default: %(default)s)")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bfloat16 autocast (default: on where the hardware has native bf16: recent CUDA GPUs, "
-                        "CPUs with AVX512-BF16 or AMX)")
+    add_precision_flag(p)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,
                    help="train on a random subset of this size (quick experiments and smoke tests)")
@@ -68,11 +66,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def make_recipe(args: argparse.Namespace, ctx: DistributedContext) -> Recipe:
+def make_recipe(args: argparse.Namespace, ctx: DistributedContext, precision: str) -> Recipe:
     recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
                     warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
                     eval_batch_size=args.eval_batch_size,
-                    bf16=native_bf16(ctx.device) if args.bf16 is None else args.bf16)
+                    precision=precision)
     for name in ("epochs", "batch_size", "eval_batch_size", "max_seq_length"):
         if getattr(recipe, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(recipe, name)}")
@@ -81,6 +79,16 @@ def make_recipe(args: argparse.Namespace, ctx: DistributedContext) -> Recipe:
     if not recipe.lr > 0 or not 0 <= recipe.warmup_ratio <= 1 or recipe.weight_decay < 0:
         raise InputError("--lr must be positive, --warmup-ratio in [0, 1] and --weight-decay not negative")
     return recipe
+
+
+def choose_machine_precision(requested: str, ctx: DistributedContext) -> Precision:
+    """--precision resolved for this device (a forced bf16 where it is emulated warns, on the main process)."""
+    quiet = None if ctx.is_main else (lambda message: None)
+    try:
+        precision = choose_precision(requested, ctx.device, warn=quiet)
+    except PrecisionError as e:
+        raise InputError(str(e)) from None
+    return precision
 
 
 def check_output_dir(output: Path, overwrite: bool) -> None:
@@ -121,7 +129,8 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
     # 1. validate everything (every process, so they all fail alike), writing nothing
     task = get_task(args.task)
     seeds = parse_seeds(args.seeds)
-    recipe = make_recipe(args, ctx)
+    precision = choose_machine_precision(args.precision, ctx)
+    recipe = make_recipe(args, ctx, precision.name)
     check_output_dir(args.output, args.overwrite)
     source, tokenizer = resolve_model(args.model, args.vocab)
     if recipe.max_seq_length > source.config.max_position_embeddings:
@@ -137,13 +146,14 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
 
     # 2. train
     if ctx.is_main:
+        print(precision.describe(), file=sys.stderr)
         if args.overwrite:
             clear_previous_run(args.output, seeds)
         args.output.mkdir(parents=True, exist_ok=True)
         print(f"{task.name}: {len(data.train)} training examples, "
               + ", ".join(f"{len(split)} {name}" for name, split in data.dev.items())
               + f"; model {args.model}, {ctx.world_size} process(es) on {ctx.device}, "
-              + f"bf16 {'on' if recipe.bf16 else 'off'}")
+              + f"precision {recipe.precision}")
     summary, results = finetune(task, source, tokenizer, encoded, recipe, seeds, args.output, ctx)
     if ctx.is_main:
         print_report(task, summary, results, encoded, args.output)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from bert.checkpoint import atomic_write
-from bert.training import DistributedContext, autocast
+from training import DistributedContext, Precision
 from finetune.data import EncodedSplit, collate, sorted_batches
 from finetune.metrics import compute_metrics
 from finetune.tasks import GlueTask
@@ -22,16 +22,18 @@ from finetune.tasks import GlueTask
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, split: EncodedSplit, batch_size: int, pad_token_id: int,
-                   ctx: DistributedContext | None = None, bf16: bool = False) -> torch.Tensor:
-    """(n, num_labels) float32 logits for every example of `split`, in the split's order."""
+                   ctx: DistributedContext | None = None, precision: Precision | None = None) -> torch.Tensor:
+    """(n, num_labels) float32 logits for every example of `split`, in the split's order (fp32 unless
+    `precision` says otherwise)."""
     ctx = ctx or DistributedContext()
+    precision = precision or Precision("fp32", ctx.device.type, "default")
     was_training = model.training
     model.eval()
     logits = torch.zeros(len(split), model.config.num_labels, device=ctx.device)
     for positions in sorted_batches(split.lengths, batch_size)[ctx.rank::ctx.world_size]:
         batch = collate(split, positions, pad_token_id)
         batch.pop("labels", None)
-        with autocast(ctx.device, bf16):
+        with precision.autocast():
             out = model(**{k: v.to(ctx.device) for k, v in batch.items()})
         logits[positions] = out.logits.float()
     ctx.all_reduce_sum(logits)  # each row was filled by exactly one process

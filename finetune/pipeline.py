@@ -6,7 +6,7 @@
 Steps, each one a command of this project, printed before it runs so it can be re-run alone:
   1. bert-tokenizer train    a WordPiece vocabulary on the corpus
   2. bert-pretrain           the preset (mini) pretrained within the time budget, in one or two phases:
-       a. masked LM only, no dropout, bf16: the recipe that leaves the unigram plateau on a CPU (README)
+       a. masked LM only, no dropout: the recipe that leaves the unigram plateau on a CPU (README)
        b. optional (--nsp-budget, a part of --budget): from phase a's weights, masked LM + next-sentence
           prediction on sentence pairs. Phase a never shows the model two segments, so the segment-B
           embedding and the pooler stay random and [SEP] between sentences is new; pair tasks (MRPC)
@@ -34,7 +34,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bert.training import MetricsLog, parse_duration, plot_metrics
+from tokenizer.cli import add_corpus_dataset_flags
+from training import MetricsLog, add_precision_flag, parse_duration, plot_metrics
 from finetune import cli as finetune_cli
 from finetune.errors import InputError
 from finetune.tasks import get_task
@@ -46,8 +47,10 @@ HUB_CORPUS = "wikitext/wikitext-103-raw-v1"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m finetune.pipeline", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--corpus", nargs="+", default=[HUB_CORPUS], help="text files/folders or a HF dataset name "
-                   f"(default: {HUB_CORPUS})")
+    p.add_argument("--corpus", nargs="+", default=[HUB_CORPUS], help="text files/folders, a folder written by "
+                   f"datasets' save_to_disk, or a HF dataset name (default: {HUB_CORPUS})")
+    add_corpus_dataset_flags(p)
+    add_precision_flag(p)
     p.add_argument("--glue-dir", type=Path, help="GLUE in the TSV layout (default: nyu-mll/glue from the HF Hub)")
     p.add_argument("--work-dir", type=Path, default=Path("runs/main"), help="where every step writes (default: %(default)s)")
     p.add_argument("--budget", default="5m", help="pretraining time budget, both phases together, e.g. 5m, 2h "
@@ -61,11 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tasks", default="cola,mrpc", help="comma-separated GLUE tasks (default: %(default)s)")
     p.add_argument("--seeds", default="1", help="fine-tuning seeds; the median is reported (default: %(default)s)")
     p.add_argument("--pretrain-args",
-                   default="--lr 1e-3 --batch-size 32 --max-seq-length 128 --bf16 --no-nsp --dropout 0",
+                   default="--lr 1e-3 --batch-size 32 --max-seq-length 128 --no-nsp --dropout 0",
                    help="more bert-pretrain options of phase a, as one string (default: %(default)r)")
-    p.add_argument("--nsp-args", default="--lr 5e-4 --batch-size 32 --max-seq-length 128 --bf16 --dropout 0",
+    p.add_argument("--nsp-args", default="--lr 5e-4 --batch-size 32 --max-seq-length 128 --dropout 0",
                    help="more bert-pretrain options of phase b (default: %(default)r)")
-    p.add_argument("--task-text-args", default="--lr 3e-4 --batch-size 32 --max-seq-length 128 --bf16 --no-nsp "
+    p.add_argument("--task-text-args", default="--lr 3e-4 --batch-size 32 --max-seq-length 128 --no-nsp "
                    "--dropout 0.1", help="more bert-pretrain options of phase c (default: %(default)r)")
     p.add_argument("--finetune-args", default="--epochs 5 --lr 1e-4 --batch-size 32",
                    help="more bert-finetune options, as one string (default: %(default)r)")
@@ -100,6 +103,21 @@ def seconds(value: float) -> str:
     return f"{value:g}s"
 
 
+def corpus_flags(args) -> list[str]:
+    """--corpus and, when they differ from the defaults, the split and column of a dataset corpus."""
+    flags = ["--corpus", *args.corpus]
+    if args.corpus_split != "train":
+        flags += ["--corpus-split", args.corpus_split]
+    if args.corpus_column != "text":
+        flags += ["--corpus-column", args.corpus_column]
+    return flags
+
+
+def precision_flag(args) -> list[str]:
+    """--precision for the training steps when the user forced one; by default each step picks its own."""
+    return ["--precision", args.precision] if args.precision != "auto" else []
+
+
 def glue_dir_flag(args) -> list[str]:
     """--data-dir for the steps that read GLUE; none means the Hub."""
     return ["--data-dir", str(args.glue_dir)] if args.glue_dir else []
@@ -117,22 +135,22 @@ def train_vocabulary(args, vocab_dir: Path) -> None:
     if (vocab_dir / "vocab.txt").exists():
         print(f"\n=== vocabulary: reusing {vocab_dir}")
         return
-    run_step("1. WordPiece vocabulary", ["-m", "tokenizer", "train", "--input", *args.corpus,
+    run_step("1. WordPiece vocabulary", ["-m", "tokenizer", "train", *corpus_flags(args),
                                          "--vocab-size", str(args.vocab_size), "--output", str(vocab_dir)])
 
 
 def pretrain(args, vocab_dir: Path, work: Path) -> dict[str, Path]:
     """Phase a, then b and c if they have a budget; returns {phase letter: directory} in the order they ran,
     the final model's last. --resume continues an interrupted phase; a finished one just re-saves its model."""
-    common = ["-m", "pretrain", "--vocab", str(vocab_dir), "--resume"]
+    common = ["-m", "pretrain", "--vocab", str(vocab_dir), "--resume", *precision_flag(args)]
     phases = {"a": work / "pretrained-mlm"}
     run_step(f"2a. pretraining, masked LM only ({args.preset}, {seconds(args.mlm_seconds)})",
-             [*common, "--corpus", *args.corpus, "--output", str(phases["a"]), "--preset", args.preset,
+             [*common, *corpus_flags(args), "--output", str(phases["a"]), "--preset", args.preset,
               "--time-budget", seconds(args.mlm_seconds), *shlex.split(args.pretrain_args)])
     if args.nsp_seconds:
         phases["b"] = work / "pretrained-nsp"
         run_step(f"2b. pretraining, masked LM + next-sentence prediction ({seconds(args.nsp_seconds)})",
-                 [*common, "--corpus", *args.corpus, "--output", str(phases["b"]), "--init-from", str(phases["a"]),
+                 [*common, *corpus_flags(args), "--output", str(phases["b"]), "--init-from", str(phases["a"]),
                   "--time-budget", seconds(args.nsp_seconds), *shlex.split(args.nsp_args)])
     if args.task_text_seconds:
         text, start = work / "task-text", list(phases.values())[-1]
@@ -173,7 +191,7 @@ def finetune(args, task: str, model: str, weights: Path, output: Path, extra: li
         inputs_file.unlink(missing_ok=True)
         run_step(f"3. fine-tuning {task} from {model}",
                  ["-m", "finetune", "--task", task, "--model", model, "--output", str(output), "--seeds", args.seeds,
-                  "--overwrite", *glue_dir_flag(args), *extra, *shlex.split(args.finetune_args)])
+                  "--overwrite", *glue_dir_flag(args), *precision_flag(args), *extra, *shlex.split(args.finetune_args)])
         inputs_file.write_text(json.dumps(inputs, indent=2) + "\n")
     return json.loads(summary.read_text())
 
@@ -187,6 +205,25 @@ def print_table(rows: list[tuple[str, dict, dict]], budget: str, seeds: str) -> 
     for task, baseline, ours in rows:
         for metric in baseline["median"]:
             print(f"{task:<6} {metric:<9} {spread(baseline, metric):>24} {spread(ours, metric):>26}")
+
+
+def print_pretraining_summary(phases: dict[str, Path]) -> None:
+    """What the pretraining budget bought on this machine, phase by phase: steps, tokens, speed, precision, and
+    the held-out masked-LM figures at the start and the end, so a 5-minute demo is told from a trained model."""
+    print("\npretraining on this machine:")
+    for phase, directory in phases.items():
+        summary_file = directory / "summary.json"
+        if not summary_file.exists():
+            print(f"  phase {phase}: no summary.json in {directory}")
+            continue
+        s = json.loads(summary_file.read_text())
+        print(f"  phase {phase} ({directory}): {s['steps']:,} steps, {s['tokens']:,} tokens in {s['elapsed_s'] / 60:.1f} "
+              f"min = {s['tokens_per_s']:,.0f} tokens/s, precision {s['precision']} on {s['device']}")
+        for when, key in (("start", "eval_first"), ("end", "eval_last")):
+            if s.get(key):
+                e = s[key]
+                print(f"    held-out masked LM at step {e['step']:,} ({when}): loss {e['eval_mlm_loss']:.3f}, "
+                      f"accuracy {e['eval_mlm_acc']:.3f}")
 
 
 def spread(summary: dict, metric: str) -> str:
@@ -214,6 +251,7 @@ def main(argv: list[str] | None = None) -> None:
                             ["--vocab", str(vocab_dir)])
         rows.append((task.name, baseline, ours[task.name]))
     print_table(rows, args.budget, args.seeds)
+    print_pretraining_summary(phases)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from finetune.data import EncodedSplit
 from finetune.errors import InputError
 from finetune.evaluate import predict_logits
 from finetune.train import Recipe
+from training import Precision, PrecisionError, add_precision_flag, choose_precision
 
 DEFAULT_MAX_LENGTH = Recipe.max_seq_length  # bert-finetune's default --max-seq-length
 
@@ -53,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-seq-length", type=int,
                    help="truncate to this many tokens (default: the length the model was fine-tuned with, from "
                         f"bert-finetune's summary.json; {DEFAULT_MAX_LENGTH} without one)")
+    add_precision_flag(p)
     args = p.parse_args(argv)
     if bool(args.texts) == bool(args.input):
         p.error("give either one sentence (or two, for a pair) or --input FILE")
@@ -116,12 +118,12 @@ def _tsv_example(line: str, where: str) -> tuple[str, str | None]:
 
 
 def predict(model, tokenizer, examples: list[tuple[str, str | None]], batch_size: int,
-            max_length: int) -> list[Prediction]:
+            max_length: int, precision: Precision | None = None) -> list[Prediction]:
     """Classify (or score) every (text, pair) in batches of similar length."""
     encodings = [tokenizer.encode(text, pair, max_length=max_length) for text, pair in examples]
     split = EncodedSplit(examples=[], input_ids=[list(e.ids) for e in encodings],
                          token_type_ids=[list(e.token_type_ids) for e in encodings], labels=None)
-    logits = predict_logits(model, split, batch_size, tokenizer.pad_token_id)
+    logits = predict_logits(model, split, batch_size, tokenizer.pad_token_id, precision=precision)
     if model.config.num_labels == 1:
         return [Prediction(text, pair, f"{score:.4f}", None) for (text, pair), score in zip(examples, logits[:, 0].tolist())]
     names = [model.config.id2label[i] for i in range(model.config.num_labels)] if model.config.id2label \
@@ -162,8 +164,13 @@ def run(args: argparse.Namespace) -> None:
     examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
     model_dir = resolve_model_dir(args.model)
     model, tokenizer = load_classifier(model_dir)
+    try:
+        precision = choose_precision(args.precision, torch.device("cpu"))
+    except PrecisionError as e:
+        raise InputError(str(e)) from None
+    print(precision.describe(), file=sys.stderr)
     max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
-    predictions = predict(model, tokenizer, examples, args.batch_size, max_length)
+    predictions = predict(model, tokenizer, examples, args.batch_size, max_length, precision)
     if not args.input:
         print(format_single(predictions[0]))
         return

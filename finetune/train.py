@@ -23,8 +23,8 @@ import torch
 from tqdm import tqdm
 
 from bert.checkpoint import atomic_write
-from bert.training import (DistributedContext, MetricsLog, autocast, build_lr_schedule, build_optimizer,
-                           plot_metrics, set_seed)
+from training import (DistributedContext, MetricsLog, Precision, build_lr_schedule, build_optimizer, plot_metrics,
+                      set_seed)
 from finetune.checkpoint import ModelSource, build_classifier, save_classifier
 from finetune.data import EncodedSplit, collate, length_grouped_batches
 from finetune.evaluate import predict_logits, sample_table, score, write_dev_predictions, write_submission
@@ -43,7 +43,7 @@ class Recipe:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     eval_batch_size: int = 128
-    bf16: bool = False
+    precision: str = "fp32"  # the precision chosen for this machine (training/precision.py)
 
 
 @dataclass
@@ -89,12 +89,13 @@ def train_seed(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask
     scheduler = build_lr_schedule(optimizer, round(recipe.warmup_ratio * total_steps), total_steps)
     log = MetricsLog(out / "metrics.jsonl", enabled=ctx.is_main)
     batch_order = torch.Generator().manual_seed(seed)  # same on every process: all agree on the batches
+    scaler = recipe_precision(recipe, ctx).grad_scaler()  # fp16 only
 
     epoch_seconds, best = [], None  # best: (epoch, metrics, dev logits, weights)
     for epoch in range(1, recipe.epochs + 1):
         epoch_start = time.perf_counter()
         mean_loss = train_epoch(trained, model, optimizer, scheduler, data.train, tokenizer.pad_token_id, recipe,
-                                batch_order, ctx, log, seed, epoch, steps_per_epoch)
+                                batch_order, ctx, log, seed, epoch, steps_per_epoch, scaler)
         epoch_seconds.append(time.perf_counter() - epoch_start)
         metrics, dev_logits = evaluate_dev(task, model, data.dev, tokenizer.pad_token_id, recipe, ctx)
         log.write({"seed": seed, "epoch": epoch, "step": epoch * steps_per_epoch, "train_loss": mean_loss,
@@ -119,7 +120,7 @@ def train_seed(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask
 
 def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_token_id: int, recipe: Recipe,
                 batch_order: torch.Generator, ctx: DistributedContext, log: MetricsLog, seed: int, epoch: int,
-                steps_per_epoch: int) -> float:
+                steps_per_epoch: int, scaler: torch.amp.GradScaler | None) -> float:
     """One pass over the training set in length-grouped batches; returns the mean loss (all processes).
 
     `trained` is what runs forward/backward (the DDP wrapper under torchrun); `model` is the bare model.
@@ -127,6 +128,7 @@ def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_t
     stay `recipe.batch_size` whatever the number of processes.
     """
     batches = length_grouped_batches(train.lengths, recipe.batch_size, batch_order)
+    precision = recipe_precision(recipe, ctx)
     log_every = max(1, steps_per_epoch // 10)
     loss_sum = torch.zeros(2, device=ctx.device)  # (sum of losses, number of steps)
     bar = tqdm(batches, desc=f"seed {seed} epoch {epoch}", disable=not ctx.is_main, leave=False,
@@ -135,11 +137,17 @@ def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_t
         if len(positions) < ctx.world_size:  # too few examples to give every process one
             continue
         batch = collate(train, positions[ctx.rank::ctx.world_size], pad_token_id)
-        with autocast(ctx.device, recipe.bf16):
+        with precision.autocast():
             loss = trained(**{k: v.to(ctx.device) for k, v in batch.items()}).loss
-        loss.backward()
+        (scaler.scale(loss) if scaler else loss).backward()
+        if scaler:  # fp16: unscale before clipping; a step whose gradients overflowed is skipped
+            scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
-        optimizer.step()
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         loss_sum += torch.stack([loss.detach().float(), torch.ones((), device=ctx.device)])
@@ -152,13 +160,17 @@ def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_t
     return (loss_sum[0] / loss_sum[1].clamp(min=1)).item()
 
 
+def recipe_precision(recipe: Recipe, ctx: DistributedContext) -> Precision:
+    return Precision(recipe.precision, ctx.device.type, "chosen by bert-finetune")
+
+
 def evaluate_dev(task: GlueTask, model, dev: dict[str, EncodedSplit], pad_token_id: int, recipe: Recipe,
                  ctx: DistributedContext) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """Metrics on every dev split (MNLI has two), named as in metric_key, and the logits."""
     metrics, logits = {}, {}
     for split in task.dev_splits:
         logits[split.name] = predict_logits(model, dev[split.name], recipe.eval_batch_size, pad_token_id, ctx,
-                                            recipe.bf16)
+                                            recipe_precision(recipe, ctx))
         for name, value in score(task, dev[split.name], logits[split.name]).items():
             metrics[metric_key(task, split, name)] = value
     return metrics, logits
@@ -175,7 +187,8 @@ def write_test_predictions(task: GlueTask, model, test: dict[str, EncodedSplit],
     for split in task.test_splits:
         if split.name not in test:
             continue
-        logits = predict_logits(model, test[split.name], recipe.eval_batch_size, pad_token_id, ctx, recipe.bf16)
+        logits = predict_logits(model, test[split.name], recipe.eval_batch_size, pad_token_id, ctx,
+                                recipe_precision(recipe, ctx))
         if ctx.is_main:
             (out / "submission").mkdir(parents=True, exist_ok=True)
             write_submission(out / "submission" / split.submission, task, test[split.name], logits)
@@ -199,6 +212,7 @@ def make_summary(task: GlueTask, source: ModelSource, recipe: Recipe, results: l
         "best_model": f"seed-{best.seed}/model",
         "train_seconds": round(sum(r.train_seconds for r in results), 2),
         "epoch_seconds": round(statistics.mean(all_epochs), 2),
+        "precision": recipe.precision,
         "recipe": asdict(recipe),
     }
 

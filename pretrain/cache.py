@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from .corpus import CorpusStats, HubDataset, LocalFile, Source, read_documents
+from tokenizer.corpus import CorpusStats, DatasetSource, LocalFile, Source, dataset_fingerprint, read_documents
 
 FORMAT_VERSION = 1  # bump when the reading, splitting or file layout changes: old entries are then ignored
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # what decides the token ids (in the tokenizer's directory)
@@ -85,7 +85,7 @@ def corpus_key(sources: list[Source], tokenizer_files: list[Path]) -> dict:
             stat = source.path.stat()
             corpus.append([str(source.path), stat.st_size, stat.st_mtime_ns])
         else:
-            corpus.append(["hf", source.name, source.config, source.split])
+            corpus.append(dataset_fingerprint(source))
     tokenizer = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in tokenizer_files}
     return {"format": FORMAT_VERSION, "corpus": corpus, "tokenizer": tokenizer}
 
@@ -124,8 +124,8 @@ def _build(sources: list[Source], tokenizer_dir: Path, out: Path, vocab_size: in
     sentence_lengths = array("q")  # 8 bytes per sentence, not a Python int object each
     document_ends = array("q")  # index (into sentences kept) one past each document's last sentence
     total_bytes = sum(s.path.stat().st_size for s in sources if isinstance(s, LocalFile))
-    has_hub = any(isinstance(s, HubDataset) for s in sources)
-    progress = tqdm(total=None if has_hub else total_bytes, unit="B", unit_scale=True,
+    has_dataset = any(isinstance(s, DatasetSource) for s in sources)
+    progress = tqdm(total=None if has_dataset else total_bytes, unit="B", unit_scale=True,
                     desc="tokenising corpus", disable=not show_progress)
     with open(out / "tokens.bin", "wb") as token_file:
         chunks = _chunks(read_documents(sources, stats))

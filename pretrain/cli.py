@@ -1,6 +1,6 @@
 """`bert-pretrain`: pretrain a BERT from scratch on your own corpus.
 
-    bert-pretrain --corpus data/corpus --output runs/mini --preset mini --vocab-size 16000 --time-budget 20m --bf16
+    bert-pretrain --corpus data/corpus --output runs/mini --preset mini --vocab-size 16000 --time-budget 20m
     torchrun --nproc-per-node 4 -m pretrain --corpus ... --output ...      # one process per GPU (or CPU share)
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from bert.config import PRESETS
-from bert.training import parse_duration
+from tokenizer.cli import add_corpus_dataset_flags
+from training import add_precision_flag, parse_duration
 
 from .examples import NSP_NEGATIVES
 from .train import PretrainOptions, TrainingDiverged, pretrain
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = p.add_argument_group("data")
     data.add_argument("--corpus", nargs="+", required=True, metavar="PATH",
                       help="text files or folders (documents separated by blank lines; WikiText ' = Title = ' "
-                           "articles), or Hugging Face dataset names such as wikitext/wikitext-103-raw-v1")
-    data.add_argument("--hub-split", default="train", help="split of Hugging Face datasets (default: train)")
+                           "articles), folders written by datasets' save_to_disk, or Hugging Face dataset names "
+                           "such as wikitext/wikitext-103-raw-v1")
+    add_corpus_dataset_flags(data)
     vocab = data.add_mutually_exclusive_group()
     vocab.add_argument("--vocab", type=Path, help="an existing vocab.txt / tokenizer directory to use")
     vocab.add_argument("--vocab-size", type=positive_int, default=30522,
@@ -113,9 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--max-steps", type=positive_int, help="optimizer steps to train for")
     length.add_argument("--time-budget", type=duration, help="train for this long (e.g. 30m, 2h); the LR "
                         "schedule spans the budget")
-    train.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                       help="bfloat16 autocast (default: on where it is native: CPUs with AVX512-BF16 or AMX, "
-                            "GPUs with bf16; elsewhere it is emulated and slower)")
+    add_precision_flag(train)
     train.add_argument("--compile", action="store_true", help="torch.compile the model (pads to --max-seq-length)")
     train.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when available")
     train.add_argument("--seed", type=int, default=42)

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -30,18 +31,18 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from bert import BertConfig, BertForPreTraining
-from bert.checkpoint import load_hf_state_dict, read_state_dict
+from bert.checkpoint import atomic_write, load_hf_state_dict, read_state_dict
 from bert.model import SelfAttention
-from bert.training import (
+from training import (
     DistributedContext,
     MetricsLog,
     TrainingState,
-    autocast,
     build_optimizer,
+    choose_precision,
+    device_name,
     latest_training_checkpoint,
     load_training_checkpoint,
     lr_multiplier,
-    native_bf16,
     plot_metrics,
     save_training_checkpoint,
     set_seed,
@@ -50,7 +51,7 @@ from tokenizer import WordPieceTokenizer
 
 from .batches import PretrainingBatches, SpecialIds
 from .cache import TokenizedCorpus, default_cache_dir, load_or_build
-from .corpus import read_documents, resolve_sources
+from tokenizer.corpus import read_sentences, resolve_sources
 from .examples import build_examples
 from .masking import MaskingScheme
 
@@ -86,7 +87,7 @@ class PretrainOptions:
     whole_word_mask: bool = False
     nsp: bool = True
     nsp_negatives: str = "other-document"  # or "swapped" (ALBERT's sentence order) or "both"; see examples.py
-    bf16: bool | None = None  # None: where the hardware runs it natively (bert.training.native_bf16)
+    precision: str = "auto"  # auto, fp32, bf16 or fp16: see training/precision.py
     compile: bool = False
     device: str | None = None  # None: CUDA if available
     eval_every: int = 500
@@ -99,7 +100,8 @@ class PretrainOptions:
     seed: int = 42
     cache_dir: Path | None = None
     num_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    hub_split: str = "train"
+    corpus_split: str = "train"  # the split of a dataset corpus (Hub name or saved folder)
+    corpus_column: str = "text"  # its text column
     progress: bool = True
 
     def example_settings(self) -> dict:
@@ -166,8 +168,7 @@ def prepare_tokenizer(opts: PretrainOptions, ctx: DistributedContext) -> WordPie
                 tokenizer = WordPieceTokenizer.from_pretrained(given)
             else:
                 print(f"training a {opts.vocab_size}-token WordPiece vocabulary on the corpus")
-                sentences = (s for document in read_documents(resolve_sources(opts.corpus, opts.hub_split))
-                             for s in document)
+                sentences = read_sentences(resolve_sources(opts.corpus, opts.corpus_split, opts.corpus_column))
                 tokenizer = WordPieceTokenizer.train(sentences, vocab_size=opts.vocab_size,
                                                      lowercase=opts.lowercase, show_progress=opts.progress)
             tokenizer.save(opts.output)
@@ -215,7 +216,7 @@ def read_config_overrides(path: Path) -> dict:
 def prepare_batches(opts: PretrainOptions, tokenizer: WordPieceTokenizer, ctx: DistributedContext,
                     pad_to: int | None) -> PretrainingBatches:
     """Tokenise the corpus into the cache (or reuse it), cut it into examples, and set up masking."""
-    sources = resolve_sources(opts.corpus, opts.hub_split)
+    sources = resolve_sources(opts.corpus, opts.corpus_split, opts.corpus_column)
     cache_dir = opts.cache_dir or default_cache_dir()
     with main_process_first(ctx, local=True):
         corpus = load_or_build(sources, opts.output, cache_dir, tokenizer.vocab_size, opts.num_workers,
@@ -354,7 +355,11 @@ class Trainer:
                  batches: PretrainingBatches):
         self.opts, self.ctx, self.config, self.batches = opts, ctx, config, batches
         self.checkpoint_dir = opts.output / "checkpoints"
-        self.bf16 = native_bf16(ctx.device) if opts.bf16 is None else opts.bf16
+        self.precision = choose_precision(opts.precision, ctx.device,
+                                          warn=None if ctx.is_main else (lambda message: None))
+        if ctx.is_main:
+            print(self.precision.describe(), file=sys.stderr)
+        self.scaler = self.precision.grad_scaler()  # fp16 only: dynamic loss scaling
         set_seed(opts.seed)  # the same initial weights on every process
         self.model = BertForPreTraining(config)
         if opts.init_from is not None:  # e.g. a second phase with NSP after an MLM-only run
@@ -370,16 +375,14 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, opts.lr, opts.weight_decay)
         self.length = RunLength(opts.max_steps, opts.time_budget, opts.warmup_steps)
         self.scheduler = LambdaLR(self.optimizer, lambda step: self.length.lr_factor(step, opts.lr_decay))
-        self.state = TrainingState(step=0, extra={})
+        self.state = TrainingState(step=0, extra={"tokens_seen": 0})
         self.metrics = MetricsLog(opts.output / "metrics.jsonl", enabled=ctx.is_main)
 
     # ------------------------------------------------------------------ resume
 
     def restore_or_start(self) -> None:
         latest = latest_training_checkpoint(self.checkpoint_dir) if self.opts.resume else None
-        if latest is None:
-            if self.opts.resume and self.ctx.is_main:
-                print(f"note: --resume, but {self.checkpoint_dir} holds no checkpoint yet: starting from step 0")
+        if latest is None:  # a fresh start (--resume on an empty run directory starts one too)
             if self.ctx.is_main:
                 self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
                 self.config.to_json_file(self.checkpoint_dir / "config.json")
@@ -387,6 +390,8 @@ class Trainer:
             return
         self.state = load_training_checkpoint(latest, self.model, self.optimizer, self.scheduler)
         self.check_same_data(self.state.extra)
+        if self.scaler and "grad_scaler" in self.state.extra:
+            self.scaler.load_state_dict(self.state.extra["grad_scaler"])
         if self.ctx.is_main:
             keep_metrics_up_to(self.metrics, self.state.step)
             print(f"resumed from {latest} (step {self.state.step})")
@@ -404,7 +409,10 @@ class Trainer:
             return None
         self.state.extra = {"elapsed_s": self.length.elapsed, "data_settings": self.opts.data_settings(),
                             "global_batch_size": self.batches.global_batch_size,
-                            "samples_seen": self.state.step * self.batches.global_batch_size}
+                            "samples_seen": self.state.step * self.batches.global_batch_size,
+                            "tokens_seen": self.state.extra.get("tokens_seen", 0)}
+        if self.scaler:
+            self.state.extra["grad_scaler"] = self.scaler.state_dict()
         return save_training_checkpoint(self.checkpoint_dir, self.model, self.optimizer, self.scheduler, self.state,
                                         keep_last=self.opts.keep_checkpoints)
 
@@ -418,12 +426,15 @@ class Trainer:
         progress = self.progress_bar()
         window = LogWindow()
         done = self.length.finished(self.state.step)
+        if self.state.step == 0 and self.opts.eval_every > 0:
+            self.evaluate_untrained()
         with StopSignal() as stop:
             while not done:
                 stats = self.train_step(forward, ddp, stop)
                 if stats["nonfinite"]:
                     raise TrainingDiverged(self.divergence_message(stats))
                 self.state.step += 1
+                self.state.extra["tokens_seen"] = self.state.extra.get("tokens_seen", 0) + stats["tokens"]
                 done = self.length.finished(self.state.step)
                 window.add(stats)
                 self.after_step(window, progress, last=done)
@@ -446,9 +457,10 @@ class Trainer:
             totals[3] += batch["attention_mask"].sum()
             batch = {k: v.to(self.ctx.device, non_blocking=True) for k, v in batch.items()}
             with self.gradient_sync(ddp, last_micro_batch=micro == opts.grad_accum - 1):
-                with autocast(self.ctx.device, self.bf16):
+                with self.precision.autocast():
                     out = forward(**batch)
-                (out.loss / opts.grad_accum).backward()
+                loss = out.loss / opts.grad_accum
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
             losses = torch.stack([out.loss.detach(), out.mlm_loss.detach(),
                                   out.nsp_loss.detach() if out.nsp_loss is not None else out.loss.new_zeros(())])
             totals[:3] += losses.double().cpu() / opts.grad_accum
@@ -459,8 +471,14 @@ class Trainer:
         self.length.elapsed = totals[6].item() / self.ctx.world_size
         lr = self.optimizer.param_groups[0]["lr"]  # the LR of this step (scheduler.step() moves to the next)
         if totals[4] == 0:
+            if self.scaler:  # fp16: gradients back to their true size; a step with inf/NaN in them is skipped
+                self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), opts.max_grad_norm)
-            self.optimizer.step()
+            if self.scaler:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         world = self.ctx.world_size
@@ -486,7 +504,7 @@ class Trainer:
         evaluate_now = opts.eval_every > 0 and (step % opts.eval_every == 0 or last)
         if step % opts.log_every == 0 or evaluate_now or last:
             record = {"step": step, "epoch": round(self.batches.epoch_of(step), 4), **window.summary(),
-                      "elapsed_s": round(self.length.elapsed, 2)}
+                      "elapsed_s": round(self.length.elapsed, 2), "precision": self.precision.name}
             if evaluate_now:
                 record.update(self.evaluate())
                 tqdm.write(f"step {step}: eval MLM loss {record['eval_mlm_loss']:.4f}, "
@@ -497,6 +515,11 @@ class Trainer:
         if opts.save_every > 0 and step % opts.save_every == 0:
             self.save_checkpoint()
 
+    def evaluate_untrained(self) -> None:
+        """Held-out MLM loss and accuracy before the first step: the start the run's figures compare with."""
+        record = {"step": 0, "epoch": 0.0, "elapsed_s": 0.0, "precision": self.precision.name, **self.evaluate()}
+        self.metrics.write(record)
+
     @torch.no_grad()
     def evaluate(self) -> dict:
         """MLM loss and accuracy (over masked tokens) and NSP accuracy on the held-out sample, over all
@@ -505,7 +528,7 @@ class Trainer:
         sums = torch.zeros(5, dtype=torch.float64, device=self.ctx.device)  # mlm loss x n, correct, n, nsp ok, n
         for batch in self.batches.held_out_batches(self.ctx.rank, self.ctx.world_size, self.opts.batch_size):
             batch = {k: v.to(self.ctx.device) for k, v in batch.items()}
-            with autocast(self.ctx.device, self.bf16):
+            with self.precision.autocast():
                 out = self.model(**batch)
             targets = batch["labels"][batch["labels"] != -100]  # the order of out.prediction_logits' rows
             sums[0] += out.mlm_loss.double() * len(targets)
@@ -530,6 +553,7 @@ class Trainer:
             self.save_checkpoint()
         if self.ctx.is_main:
             self.model.save_pretrained(self.opts.output)
+            self.write_summary()
             panels = {"loss": ["loss", "mlm_loss", "eval_mlm_loss"]}
             if self.opts.eval_every > 0:
                 panels["held-out accuracy"] = ["eval_mlm_acc", "eval_nsp_acc"] if self.opts.nsp else ["eval_mlm_acc"]
@@ -537,11 +561,28 @@ class Trainer:
             print(f"done: {self.state.step} steps in {self.length.elapsed:.0f}s; model, vocabulary and metrics "
                   f"saved to {self.opts.output}")
 
+    def write_summary(self) -> None:
+        """OUT/summary.json: what the run's budget bought on this machine (steps, tokens, speed, precision)
+        and the held-out figures at its first and last evaluation."""
+        evaluations = [r for r in self.metrics.read() if "eval_mlm_loss" in r]
+        eval_keys = ("step", "eval_mlm_loss", "eval_mlm_acc", "eval_nsp_acc")
+        pick = lambda record: {k: record[k] for k in eval_keys if k in record}  # noqa: E731
+        tokens, elapsed = self.state.extra.get("tokens_seen", 0), self.length.elapsed
+        summary = {"steps": self.state.step, "tokens": tokens, "elapsed_s": round(elapsed, 1),
+                   "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1), "precision": self.precision.name,
+                   "precision_reason": self.precision.reason, "device": device_name(self.ctx.device),
+                   "global_batch_size": self.batches.global_batch_size,
+                   "eval_first": pick(evaluations[0]) if evaluations else None,
+                   "eval_last": pick(evaluations[-1]) if evaluations else None}
+        atomic_write(self.opts.output / "summary.json",
+                     lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
+
     def stop_early(self, signum: int, progress) -> int:
         progress.close()
         path = self.save_checkpoint()
         if self.ctx.is_main:
             self.model.save_pretrained(self.opts.output)  # usable now (fine-tune it, fill a [MASK]); --resume goes on
+            self.write_summary()
             print(f"stopped at step {self.state.step} by {signal.Signals(signum).name}; checkpoint saved to {path} "
                   f"and the model as of this step to {self.opts.output}. Run the same command with --resume to "
                   "continue.")

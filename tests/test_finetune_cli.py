@@ -19,6 +19,7 @@ from finetune.data import encode_split
 from finetune.evaluate import predict_logits
 from finetune.metrics import matthews_corrcoef
 from finetune.tasks import get_task, load_task_data
+from training import Precision
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glue"
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -99,7 +100,7 @@ def test_best_model_reload_reproduces_reported_score(overfit_run, workspace):
     model, tokenizer = load_classifier(overfit_run / summary["best_model"])
     task = get_task("cola")
     dev = encode_split(tokenizer, task, load_task_data(task, workspace / "overfit").dev["dev"], 128)
-    logits = predict_logits(model, dev, 16, tokenizer.pad_token_id, bf16=summary["recipe"]["bf16"])
+    logits = predict_logits(model, dev, 16, tokenizer.pad_token_id, precision=Precision(summary["recipe"]["precision"], "cpu", "as trained"))
     score = matthews_corrcoef(logits.argmax(-1).tolist(), dev.labels.tolist())
     assert score == summary["seeds"][0]["mcc"]
 
@@ -269,7 +270,7 @@ def test_predict_cuts_texts_at_the_fine_tuning_length(overfit_run, tmp_path, mon
     (run / "summary.json").write_text(json.dumps(summary))
     shutil.copytree(run / "seed-1" / "model", tmp_path / "bare-model")
     lengths, real_predict = [], predict.predict
-    monkeypatch.setattr(predict, "predict", lambda *args: lengths.append(args[-1]) or real_predict(*args))
+    monkeypatch.setattr(predict, "predict", lambda *args: lengths.append(args[4]) or real_predict(*args))
     long_sentence = "the cat saw the dog and the dog saw the cat and the cat ran home"
     for model, extra in [(run, []), (run / "seed-1" / "model", []), (run, ["--max-seq-length", "5"]),
                          (tmp_path / "bare-model", [])]:

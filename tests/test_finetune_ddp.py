@@ -10,6 +10,7 @@ from finetune.checkpoint import load_classifier
 from finetune.data import encode_split
 from finetune.evaluate import predict_logits, score
 from finetune.tasks import get_task, load_task_data
+from training import Precision
 from test_finetune_cli import FIXTURES, write_vocab
 
 
@@ -39,7 +40,7 @@ def test_two_processes_score_the_whole_dev_set(tmp_path):
     model, tokenizer = load_classifier(output / "seed-1" / "model")
     task = get_task("cola")
     dev = encode_split(tokenizer, task, load_task_data(task, tmp_path / "glue").dev["dev"], 128)
-    logits = predict_logits(model, dev, 4, tokenizer.pad_token_id, bf16=summary["recipe"]["bf16"])
+    logits = predict_logits(model, dev, 4, tokenizer.pad_token_id, precision=Precision(summary["recipe"]["precision"], "cpu", "as trained"))
     assert score(task, dev, logits)["mcc"] == summary["seeds"][0]["mcc"]
     # and every row's probability came through the gather, not just rank 0's share
     written = [float(row.split("\t")[-1]) for row in dev_predictions[1:]]

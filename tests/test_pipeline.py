@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bert.training import MetricsLog
+from training import MetricsLog
 from finetune import pipeline
 from test_pretrain_run import metrics, write_story_corpus
 
@@ -15,7 +15,7 @@ GLUE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
 
 def small_pretraining(tmp_path: Path) -> str:
     """bert-pretrain options of a toy run (either phase)."""
-    return f"--batch-size 8 --max-seq-length 32 --eval-every 0 --num-workers 1 --no-progress --cache-dir {tmp_path / 'c'}"
+    return f"--batch-size 8 --max-seq-length 32 --eval-every 1000 --eval-examples 64 --num-workers 1 --no-progress --cache-dir {tmp_path / 'c'}"
 
 
 def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
@@ -28,13 +28,17 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
             "--pretrain-args", f"--no-nsp {small}", "--nsp-args", small,
             "--finetune-args", "--epochs 1 --batch-size 8 --no-bf16"]
     pipeline.main(argv)
-    first = capfd.readouterr().out
+    captured = capfd.readouterr()
+    first = captured.out
+    assert "note:" not in captured.out + captured.err  # a fresh start says nothing about --resume
     work = tmp_path / "work"
     assert (work / "vocab" / "vocab.txt").exists() and (work / "pretrained-nsp" / "model.safetensors").exists()
     # phase a: masked LM only, 4 of the 6 seconds; phase b: from phase a's weights, with NSP, the other 2
     assert "--time-budget 4s" in first and "--time-budget 2s" in first
     phase_a, phase_b = metrics(work / "pretrained-mlm"), metrics(work / "pretrained-nsp")
-    assert all(line["nsp_loss"] == 0 for line in phase_a) and all(line["nsp_loss"] > 0 for line in phase_b)
+    trained_a, trained_b = ([line for line in phase if "nsp_loss" in line] for phase in (phase_a, phase_b))
+    assert trained_a and all(line["nsp_loss"] == 0 for line in trained_a)
+    assert trained_b and all(line["nsp_loss"] > 0 for line in trained_b)
     assert f"--init-from {work / 'pretrained-mlm'}" in first
     curves = MetricsLog(work / "pretraining.metrics.jsonl").read()  # both phases on one clock
     assert [line["phase"] for line in curves] == ["a"] * len(phase_a) + ["b"] * len(phase_b)
@@ -50,6 +54,13 @@ def test_pipeline_runs_and_resumes(tmp_path, monkeypatch, capfd):
     accuracies = sorted(row["accuracy"] for row in summary["seeds"])
     assert table[5].split()[-3:] == [f"{summary['median']['accuracy']:.4f}", f"[{accuracies[0]:.4f},",
                                      f"{accuracies[-1]:.4f}]"]
+    report = first[first.index("pretraining on this machine:"):]  # after the table: what the budget bought
+    for phase, directory in (("a", work / "pretrained-mlm"), ("b", work / "pretrained-nsp")):
+        bought = json.loads((directory / "summary.json").read_text())
+        assert f"phase {phase} ({directory}): {bought['steps']:,} steps, {bought['tokens']:,} tokens" in report
+        assert f"precision {bought['precision']}" in report and bought["steps"] > 0
+    start = json.loads((work / "pretrained-mlm" / "summary.json").read_text())["eval_first"]
+    assert f"held-out masked LM at step 0 (start): loss {start['eval_mlm_loss']:.3f}" in report
 
     pipeline.main(argv)
     second = capfd.readouterr().out

@@ -8,7 +8,7 @@ import pytest
 from pretrain import cache as cache_module
 from pretrain.batches import SpecialIds, collate, micro_batch_positions
 from pretrain.cache import load_or_build
-from pretrain.corpus import CorpusStats, read_documents, resolve_sources, split_sentences
+from tokenizer.corpus import CorpusStats, read_documents, resolve_sources, split_sentences
 from pretrain.examples import (A_END, A_START, B_END, B_START, IS_RANDOM_NEXT, assemble, build_examples,
                                split_held_out, truncated_lengths)
 from pretrain.masking import IGNORE_INDEX, MaskingScheme, mask_example
@@ -73,7 +73,7 @@ def test_hub_dataset_rows_are_read_as_lines(monkeypatch):
         return datasets.Dataset.from_dict({"text": rows})
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    docs = list(read_documents(resolve_sources(["wikitext/wikitext-103-raw-v1"], hub_split="validation")))
+    docs = list(read_documents(resolve_sources(["wikitext/wikitext-103-raw-v1"], split="validation")))
     assert calls == [("wikitext", "wikitext-103-raw-v1", "validation")]
     assert docs == [["Some text .", "More text ."], ["Body ."]]
 

@@ -91,14 +91,28 @@ def reference_run(setup):
 def test_tiny_model_learns(reference_run):
     records = metrics(reference_run)
     evals = [r for r in records if "eval_mlm_loss" in r]
-    assert [r["step"] for r in evals] == [40, 80, 120, 160]
-    assert records[0]["mlm_loss"] > 4.7  # about ln(180): knows nothing yet
-    assert evals[-1]["eval_mlm_loss"] < records[0]["mlm_loss"] - 1.0
-    assert evals[-1]["eval_mlm_loss"] < evals[0]["eval_mlm_loss"]
+    assert [r["step"] for r in evals] == [0, 40, 80, 120, 160]  # step 0: the untrained model, the start to beat
+    training = [r for r in records if "mlm_loss" in r]
+    assert training[0]["mlm_loss"] > 4.7  # about ln(180): knows nothing yet
+    assert evals[0]["eval_mlm_loss"] > 4.7
+    assert evals[-1]["eval_mlm_loss"] < training[0]["mlm_loss"] - 1.0
+    assert evals[-1]["eval_mlm_loss"] < evals[1]["eval_mlm_loss"] < evals[0]["eval_mlm_loss"]
     assert evals[-1]["eval_mlm_acc"] > evals[0]["eval_mlm_acc"]
+    assert {r["precision"] for r in records} == {"fp32"}  # --no-bf16
     for key in ("step", "loss", "mlm_loss", "nsp_loss", "lr", "tokens_per_s", "eval_mlm_acc", "eval_nsp_acc"):
         assert key in evals[-1]
     assert records[-1]["lr"] == pytest.approx(3e-3 / (STEPS - 10))  # linear decay: one step from 0 at the end
+
+
+def test_summary_says_what_the_run_bought(reference_run):
+    summary = json.loads((reference_run / "summary.json").read_text())
+    records = metrics(reference_run)
+    assert summary["steps"] == STEPS and summary["precision"] == "fp32" and summary["device"].startswith("CPU (")
+    assert STEPS * 16 * 10 < summary["tokens"] <= STEPS * 16 * 64  # 16 examples a step, 10-64 tokens each
+    assert summary["tokens_per_s"] == pytest.approx(summary["tokens"] / summary["elapsed_s"], rel=0.01)
+    first, last = summary["eval_first"], summary["eval_last"]
+    assert first["step"] == 0 and last["step"] == STEPS
+    assert first["eval_mlm_loss"] == records[0]["eval_mlm_loss"] and last["eval_mlm_acc"] == records[-1]["eval_mlm_acc"]
 
 
 def model_at_start(setup, monkeypatch, name: str, *flags: str):

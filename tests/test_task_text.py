@@ -6,7 +6,7 @@ import pytest
 
 from finetune import task_text
 from finetune.tasks import Example, get_task, read_tsv_split
-from pretrain.corpus import read_documents, resolve_sources
+from tokenizer.corpus import read_documents, resolve_sources
 
 GLUE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
 

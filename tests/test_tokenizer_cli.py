@@ -39,13 +39,26 @@ def test_cased_training(tmp_path, capsys):
     assert WordPieceTokenizer.from_pretrained(tmp_path / "tok").lowercase is False
 
 
+def test_lines_that_are_not_utf8_are_skipped_and_counted_as_pretraining_does(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "corpus")
+    with open(corpus / "a.txt", "ab") as f:
+        f.write(b"caf\xe9 latin-1 line\n")
+    assert main(["train", "--corpus", str(corpus), "--vocab-size", "70", "--output", str(tmp_path / "tok")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: skipped 1 line(s) that are not valid UTF-8 (first: {corpus / 'a.txt'}:401)" in err
+    assert "caf" not in (tmp_path / "tok" / "vocab.txt").read_text()
+
+
 def test_user_errors_are_one_line(tmp_path, capsys):
-    bad = tmp_path / "bad.txt"
-    bad.write_bytes(b"ok\n\xff\xfe\n")
-    assert main(["train", "--input", str(bad), "--vocab-size", "50", "--output", str(tmp_path / "out")]) == 1
-    last_line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last_line == (f"error: {bad}:2: not UTF-8 text (byte 0xff); "
-                         "convert the file, e.g. with `iconv -f latin1 -t utf-8`")
+    missing = tmp_path / "no" / "such.txt"
+    assert main(["train", "--corpus", str(missing), "--vocab-size", "50", "--output", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == f"error: corpus path {missing} does not exist\n"
+    assert not (tmp_path / "out").exists()
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    assert main(["train", "--corpus", str(empty), "--vocab-size", "50", "--output", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: no text to train on: the input is empty"
     assert not (tmp_path / "out").exists()
 
     assert main(["encode", "--vocab", str(tmp_path / "missing"), "text"]) == 1

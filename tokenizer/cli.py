@@ -1,6 +1,7 @@
 """`bert-tokenizer` (also `python -m tokenizer`): train a WordPiece vocabulary, or look at an encoding.
 
-    bert-tokenizer train --input corpus/ --vocab-size 8000 --output my-vocab/ [--cased]
+    bert-tokenizer train --corpus corpus/ --vocab-size 8000 --output my-vocab/ [--cased]
+    bert-tokenizer train --corpus wikitext/wikitext-103-raw-v1 --vocab-size 8000 --output my-vocab/
     bert-tokenizer encode --vocab my-vocab/ "Some text" [--pair "A second text"] [--max-length 16]
 """
 
@@ -10,7 +11,7 @@ import argparse
 import sys
 import time
 
-from tokenizer.corpus import text_files
+from tokenizer.corpus import CorpusStats, read_sentences, resolve_sources
 from tokenizer.wordpiece import WordPieceTokenizer
 
 
@@ -18,9 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bert-tokenizer", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="learn a vocabulary from text files")
-    train.add_argument("--input", nargs="+", required=True, metavar="PATH",
-                       help="text files, or folders of them (*.txt *.text *.tokens *.raw, recursively); UTF-8")
+    train = commands.add_parser("train", help="learn a vocabulary from a corpus")
+    train.add_argument("--corpus", "--input", dest="corpus", nargs="+", required=True, metavar="PATH",
+                       help="text files, or folders of them (*.txt *.text *.tokens *.raw, recursively; UTF-8), "
+                            "folders written by datasets' save_to_disk, or Hugging Face dataset names; read as "
+                            "bert-pretrain reads them (tokenizer/corpus.py)")
+    add_corpus_dataset_flags(train)
     train.add_argument("--vocab-size", type=int, required=True, metavar="N", help="tokens in the vocabulary")
     train.add_argument("--output", required=True, metavar="DIR",
                        help="directory for vocab.txt, tokenizer.json, tokenizer_config.json")
@@ -39,15 +43,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_corpus_dataset_flags(parser) -> None:
+    """--corpus-split / --corpus-column: which split and column of a dataset corpus to read."""
+    parser.add_argument("--corpus-split", "--hub-split", dest="corpus_split", default="train",
+                        help="split of a dataset corpus (Hub name or saved folder; default: %(default)s)")
+    parser.add_argument("--corpus-column", default="text",
+                        help="text column of a dataset corpus (default: %(default)s)")
+
+
 def run_train(args: argparse.Namespace) -> None:
-    files = text_files(args.input)
-    megabytes = sum(path.stat().st_size for path in files) / 1e6
-    print(f"training a vocabulary of {args.vocab_size} tokens on {len(files)} file(s), {megabytes:.1f} MB",
-          file=sys.stderr)
+    sources = resolve_sources(args.corpus, args.corpus_split, args.corpus_column)
+    print(f"training a vocabulary of {args.vocab_size} tokens on {len(sources)} source(s)", file=sys.stderr)
     start = time.perf_counter()
-    tok = WordPieceTokenizer.train(files, vocab_size=args.vocab_size, lowercase=not args.cased,
-                                   min_frequency=args.min_frequency)
+    stats = CorpusStats()
+    tok = WordPieceTokenizer.train(read_sentences(sources, stats), vocab_size=args.vocab_size,
+                                   lowercase=not args.cased, min_frequency=args.min_frequency)
     seconds = time.perf_counter() - start
+    if stats.invalid_utf8_lines:
+        print(f"note: skipped {stats.invalid_utf8_lines:,} line(s) that are not valid UTF-8 "
+              f"(first: {stats.first_invalid_line})", file=sys.stderr)
     directory = tok.save(args.output)
     print(f"saved {tok.vocab_size} tokens ({'cased' if args.cased else 'uncased'}) to {directory} "
           f"in {seconds:.1f} s")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, trainers
 
-from tokenizer.corpus import check_text_file, checked_texts, is_path_list, text_files
+from tokenizer.text_files import check_text_file, checked_texts, is_path_list, text_files
 from tokenizer.pipeline import SPECIAL_TOKENS, untrained_pipeline
 
 # The defaults of HF's BertWordPieceTokenizer: a character seen only in the rarest words is left out
