@@ -3,8 +3,8 @@ lighter"): a student trained to imitate BERT-base, with half its layers and the 
 
 What differs from BERT, and so all this file holds:
 
-    input_ids (batch, seq) ──> Embeddings (word + position: no segments) ──> EncoderLayer x L ──> (batch, seq, dim)
-                                                                           (no pooler)
+    input_ids (batch, seq) ──> Embeddings (word + position) ──> EncoderLayer x L ──> (batch, seq, dim)
+                               no segment embeddings                               no pooler
 
 - the encoder is this project's Embeddings and Encoder (bert/model.py): DistilBERT's block is BERT's post-LN
   block under other names (`sa_layer_norm`, `ffn.lin1`; DISTILBERT_NAMES in bert/checkpoint.py), except that

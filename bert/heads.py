@@ -40,7 +40,8 @@ class MaskedLMHead(nn.Module):
 
 def masked_lm_logits(head: MaskedLMHead, bert: nn.Module, hidden: torch.Tensor,
                      labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """MLM logits, and the loss when labels are given.
+    """MLM logits, and the loss when labels are given. `bert` is the encoder (BertModel, or DistilBertModel),
+    whose word-embedding matrix is the output projection.
 
     With labels, only the masked positions (labels != -100, ~15% of tokens) are projected onto the
     vocabulary: the (batch x seq x vocab) logits tensor is most of pretraining's memory and much of its

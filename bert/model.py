@@ -74,8 +74,6 @@ class Embeddings(nn.Module):
             if token_type_ids is None:
                 token_type_ids = torch.zeros_like(input_ids)
             x = x + self.token_type_embeddings(token_type_ids)
-        elif token_type_ids is not None:
-            raise ValueError("token_type_ids given, but this model has no segment embeddings (type_vocab_size 0)")
         x = x + self.position_embeddings(positions)
         return self.dropout(self.norm(x))
 
@@ -91,7 +89,8 @@ class Embeddings(nn.Module):
         still on it (14%, 6.2). The embeddings stay learned (and HF-compatible); only their start differs.
         """
         # sin and cos of spread-out angles have variance ~1/2: scale to about the other embeddings' std
-        self.position_embeddings.weight.copy_(sinusoid_table(*self.position_embeddings.weight.shape) * std * math.sqrt(2))
+        table = sinusoid_table(*self.position_embeddings.weight.shape)  # (positions, hidden), values in [-1, 1]
+        self.position_embeddings.weight.copy_(table * std * math.sqrt(2))
 
 
 class SelfAttention(nn.Module):

@@ -187,8 +187,10 @@ def test_config_json_round_trip_with_hf(tmp_path):
                             sinusoidal_pos_embds=True, max_position_embeddings=128, id2label={0: "no", 1: "yes"})
     ours.to_json_file(tmp_path / "config.json")
     theirs = transformers.DistilBertConfig.from_json_file(tmp_path / "config.json")
-    assert (theirs.dim, theirs.n_layers, theirs.n_heads, theirs.hidden_dim, theirs.activation) == (48, 3, 4, 100, "relu")
-    assert (theirs.dropout, theirs.attention_dropout, theirs.seq_classif_dropout, theirs.qa_dropout) == (0.05, 0.15, 0.3, 0.25)
+    sizes = (theirs.dim, theirs.n_layers, theirs.n_heads, theirs.hidden_dim, theirs.activation)
+    assert sizes == (48, 3, 4, 100, "relu")
+    dropouts = (theirs.dropout, theirs.attention_dropout, theirs.seq_classif_dropout, theirs.qa_dropout)
+    assert dropouts == (0.05, 0.15, 0.3, 0.25)
     assert theirs.sinusoidal_pos_embds and theirs.max_position_embeddings == 128
     assert theirs.id2label == {0: "no", 1: "yes"}
     assert "type_vocab_size" not in json.loads((tmp_path / "config.json").read_text())
