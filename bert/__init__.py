@@ -1,7 +1,15 @@
 """bert: BERT written by hand. Read config.py, then model.py (the encoder), heads.py (the tasks),
-checkpoint.py (HF-compatible loading and saving)."""
+checkpoint.py (HF-compatible loading and saving), and distilbert.py (DistilBERT: the same encoder without
+segment embeddings and pooler, with its own heads and checkpoint names)."""
 
-from .config import PRESETS, BertConfig
+from .config import PRESETS, BertConfig, DistilBertConfig, read_config
+from .distilbert import (
+    DistilBertForMaskedLM,
+    DistilBertForQuestionAnswering,
+    DistilBertForSequenceClassification,
+    DistilBertForTokenClassification,
+    DistilBertModel,
+)
 from .heads import (
     BertForMaskedLM,
     BertForNextSentencePrediction,
@@ -13,6 +21,9 @@ from .heads import (
 from .model import BertModel
 
 __all__ = [
-    "PRESETS", "BertConfig", "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
+    "PRESETS", "BertConfig", "DistilBertConfig", "read_config",
+    "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
     "BertForSequenceClassification", "BertForTokenClassification", "BertForQuestionAnswering",
+    "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
+    "DistilBertForTokenClassification", "DistilBertForQuestionAnswering",
 ]

@@ -2,7 +2,9 @@
 
 Our module names are chosen to read well (`attention_norm`, `feed_forward.up`); HF's are historical
 (`attention.output.LayerNorm`, `intermediate.dense`). HF_NAMES below is the one table that translates
-between them; every other name (word_embeddings, pooler.dense, classifier, ...) is the same in both.
+between them for BERT, DISTILBERT_NAMES the one for DistilBERT (`sa_layer_norm`, `ffn.lin1`); every other
+name (word_embeddings, pooler.dense, classifier, ...) is the same in ours and theirs. A Layout gathers what
+else differs between the two families: the encoder's key prefix, the keys to skip, the optional heads.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -46,19 +49,55 @@ DECODER_BIAS_ALIAS = ("cls.predictions.decoder.bias", "cls.predictions.bias")
 # Modules that some BERT classes have and others lack. A checkpoint may carry them for a class without
 # them (a pretraining checkpoint loaded for classification), and a class may find them missing (a fresh
 # classifier): both are normal, and reported, not errors.
-HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.", "pooler.", "bert.pooler.")
+HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.", "pooler.")  # after the "bert." prefix, if any
+
+# DistilBERT: our module name -> HF module name, as HF_NAMES is for BERT. Its MLM head is our MaskedLMHead
+# under other names; its output matrix (vocab_projector.weight) is the word-embedding matrix.
+DISTILBERT_NAMES = {
+    "embeddings.norm": "embeddings.LayerNorm",
+    "encoder.layers.{i}.attention.query": "transformer.layer.{i}.attention.q_lin",
+    "encoder.layers.{i}.attention.key": "transformer.layer.{i}.attention.k_lin",
+    "encoder.layers.{i}.attention.value": "transformer.layer.{i}.attention.v_lin",
+    "encoder.layers.{i}.attention.output": "transformer.layer.{i}.attention.out_lin",
+    "encoder.layers.{i}.attention_norm": "transformer.layer.{i}.sa_layer_norm",
+    "encoder.layers.{i}.feed_forward.up": "transformer.layer.{i}.ffn.lin1",
+    "encoder.layers.{i}.feed_forward.down": "transformer.layer.{i}.ffn.lin2",
+    "encoder.layers.{i}.feed_forward_norm": "transformer.layer.{i}.output_layer_norm",
+    "mlm_head.transform": "vocab_transform",
+    "mlm_head.norm": "vocab_layer_norm",
+    "mlm_head": "vocab_projector",  # the vocabulary bias: mlm_head.bias <-> vocab_projector.bias
+}
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def hf_name(our_key: str) -> str:
+@dataclass(frozen=True)
+class Layout:
+    """How one model family's checkpoints name and group their weights."""
+
+    prefix: str  # the encoder's attribute in a task model, and so its keys' prefix: "bert" -> "bert.embeddings..."
+    names: dict[str, str]  # our module name -> HF module name ({i} = layer index)
+    ignored: re.Pattern  # keys that hold nothing to load
+    head_prefixes: tuple[str, ...]  # modules that some classes of the family have and others lack
+    aliases: dict[str, str] = field(default_factory=dict)  # another name a key may have -> its name here
+
+
+BERT_LAYOUT = Layout("bert", HF_NAMES, IGNORED_KEYS, HEAD_PREFIXES, dict([DECODER_BIAS_ALIAS]))
+DISTILBERT_LAYOUT = Layout(
+    "distilbert", DISTILBERT_NAMES,
+    ignored=re.compile(r"(^|\.)embeddings\.position_ids$|^vocab_projector\.weight$"),  # a buffer; tied
+    head_prefixes=("vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "pre_classifier.", "classifier.",
+                   "qa_outputs."))
+
+
+def hf_name(our_key: str, layout: Layout = BERT_LAYOUT) -> str:
     """'bert.encoder.layers.3.feed_forward.up.weight' -> 'bert.encoder.layer.3.intermediate.dense.weight'"""
-    prefix = "bert." if our_key.startswith("bert.") else ""
+    prefix = f"{layout.prefix}." if our_key.startswith(f"{layout.prefix}.") else ""
     module, param = our_key[len(prefix):].rsplit(".", 1)
     template = re.sub(r"\.\d+\.", ".{i}.", module, count=1)
     layer = re.search(r"\.(\d+)\.", module)
-    if template in HF_NAMES:
-        module = HF_NAMES[template].format(i=layer.group(1) if layer else "")
+    if template in layout.names:
+        module = layout.names[template].format(i=layer.group(1) if layer else "")
     return f"{prefix}{module}.{param}"
 
 
@@ -108,9 +147,12 @@ def atomic_write(path: Path, write) -> None:
 
 
 class PretrainedMixin:
-    """Weight initialisation, `from_pretrained` and `save_pretrained` for every BERT class."""
+    """Weight initialisation, `from_pretrained` and `save_pretrained` for every BERT class; a DistilBERT class
+    sets `config_class` and `layout` to DistilBERT's."""
 
     config: BertConfig
+    config_class: type[BertConfig] = BertConfig
+    layout: Layout = BERT_LAYOUT
 
     def init_weights(self) -> None:
         """BERT's initialisation (as in Google's code and HF): N(0, 0.02) weights, zero biases, LayerNorm
@@ -131,12 +173,12 @@ class PretrainedMixin:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **config_overrides):
-        """Load a BERT checkpoint in HF layout (a directory, or a Hub id); `config_overrides` change the
-        config first, e.g. `num_labels=3` for a fresh 3-way classifier."""
+        """Load a checkpoint of the class's family in HF layout (a directory, or a Hub id); `config_overrides`
+        change the config first, e.g. `num_labels=3` for a fresh 3-way classifier."""
         directory = resolve_checkpoint_dir(path)
         if not (directory / "config.json").exists():
             raise FileNotFoundError(f"{directory}: no config.json in the checkpoint directory")
-        config = BertConfig.from_json_file(directory / "config.json").with_overrides(**config_overrides)
+        config = cls.config_class.from_json_file(directory / "config.json").with_overrides(**config_overrides)
         model = cls(config)
         load_hf_state_dict(model, read_state_dict(directory), source=str(directory))
         return model.eval()
@@ -146,34 +188,37 @@ class PretrainedMixin:
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         config = self.config.with_overrides(architectures=[type(self).__name__])
-        state = {hf_name(k): v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {hf_name(k, self.layout): v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         atomic_write(directory / "model.safetensors", lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
         atomic_write(directory / "config.json", config.to_json_file)
 
 
-def load_hf_state_dict(model: nn.Module, checkpoint: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Copy a HF-named state dict into `model`, key by key, asserting every shape.
+def load_hf_state_dict(model: PretrainedMixin, checkpoint: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Copy a HF-named state dict into `model`, key by key, asserting every shape; names per `model.layout`.
 
-    Accepts keys with or without the `bert.` prefix and legacy gamma/beta names. Heads the checkpoint lacks
-    are left freshly initialised and reported; heads the model lacks are skipped and reported. Anything else
-    that does not fit (an unknown key, a wrong shape, a missing encoder weight) is an error naming the key.
+    Accepts keys with or without the encoder's prefix (`bert.`, `distilbert.`) and legacy gamma/beta names.
+    Heads the checkpoint lacks are left freshly initialised and reported; heads the model lacks are skipped
+    and reported. Anything else that does not fit (an unknown key, a wrong shape, a missing encoder weight)
+    is an error naming the key.
     """
+    layout, prefix = model.layout, f"{model.layout.prefix}."
     params = model.state_dict()
-    wanted = {hf_name(k): k for k in params}  # HF key -> our key
-    checkpoint = {normalise_legacy_name(k): v for k, v in checkpoint.items() if not IGNORED_KEYS.search(k)}
-    alias, canonical = DECODER_BIAS_ALIAS
-    if alias in checkpoint:
-        checkpoint.setdefault(canonical, checkpoint[alias])
-        del checkpoint[alias]
+    wanted = {hf_name(k, layout): k for k in params}  # HF key -> our key
+    checkpoint = {normalise_legacy_name(k): v for k, v in checkpoint.items() if not layout.ignored.search(k)}
+    for alias, canonical in layout.aliases.items():
+        if alias in checkpoint:
+            checkpoint.setdefault(canonical, checkpoint[alias])
+            del checkpoint[alias]
 
     loaded, unused = set(), []
     for key, tensor in checkpoint.items():
-        hf_key = next((k for k in (key, f"bert.{key}", key.removeprefix("bert.")) if k in wanted), None)
+        hf_key = next((k for k in (key, f"{prefix}{key}", key.removeprefix(prefix)) if k in wanted), None)
         if hf_key is None:
-            if key.startswith(HEAD_PREFIXES) or key.removeprefix("bert.").startswith(HEAD_PREFIXES):
+            if key.removeprefix(prefix).startswith(layout.head_prefixes):
                 unused.append(key)
                 continue
-            raise ValueError(f"{source}: unexpected key {key!r} (not a BERT weight this model knows)")
+            raise ValueError(f"{source}: unexpected key {key!r} (not a {layout.prefix} weight "
+                             f"{type(model).__name__} knows)")
         target = params[wanted[hf_key]]
         if tensor.shape != target.shape:
             detail = ""
@@ -186,7 +231,7 @@ def load_hf_state_dict(model: nn.Module, checkpoint: dict[str, torch.Tensor], so
         loaded.add(hf_key)
 
     missing = [k for k in wanted if k not in loaded]
-    missing_body = [k for k in missing if not k.removeprefix("bert.").startswith(HEAD_PREFIXES)]
+    missing_body = [k for k in missing if not k.removeprefix(prefix).startswith(layout.head_prefixes)]
     if missing_body:
         raise ValueError(f"{source}: missing weight(s) {', '.join(missing_body[:5])}"
                          f"{' ...' if len(missing_body) > 5 else ''}")

@@ -38,9 +38,10 @@ class MaskedLMHead(nn.Module):
         return F.linear(self.norm(self.activation(self.transform(hidden))), word_embeddings, self.bias)
 
 
-def masked_lm_logits(head: MaskedLMHead, bert: BertModel, hidden: torch.Tensor,
+def masked_lm_logits(head: MaskedLMHead, bert: nn.Module, hidden: torch.Tensor,
                      labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """MLM logits, and the loss when labels are given.
+    """MLM logits, and the loss when labels are given. `bert` is the encoder (BertModel, or DistilBertModel),
+    whose word-embedding matrix is the output projection.
 
     With labels, only the masked positions (labels != -100, ~15% of tokens) are projected onto the
     vocabulary: the (batch x seq x vocab) logits tensor is most of pretraining's memory and much of its
@@ -209,15 +210,21 @@ class BertForQuestionAnswering(PretrainedMixin, nn.Module):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, start_positions=None,
                 end_positions=None) -> QuestionAnsweringOutput:
         hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
-        start_logits, end_logits = self.qa_outputs(hidden).float().unbind(dim=-1)  # (batch, seq) each
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            # An answer outside the (truncated) window points past the end and is ignored, as in HF.
-            outside = start_logits.shape[1]
-            start_loss = F.cross_entropy(start_logits, start_positions.clamp(0, outside), ignore_index=outside)
-            end_loss = F.cross_entropy(end_logits, end_positions.clamp(0, outside), ignore_index=outside)
-            loss = (start_loss + end_loss) / 2
-        return QuestionAnsweringOutput(start_logits, end_logits, loss)
+        return answer_span(self.qa_outputs(hidden), start_positions, end_positions)
+
+
+def answer_span(logits: torch.Tensor, start_positions: torch.Tensor | None,
+                end_positions: torch.Tensor | None) -> QuestionAnsweringOutput:
+    """(batch, seq, 2) scores -> start and end logits, and the loss when both positions are given."""
+    start_logits, end_logits = logits.float().unbind(dim=-1)  # (batch, seq) each
+    loss = None
+    if start_positions is not None and end_positions is not None:
+        # An answer outside the (truncated) window points past the end and is ignored, as in HF.
+        outside = start_logits.shape[1]
+        start_loss = F.cross_entropy(start_logits, start_positions.clamp(0, outside), ignore_index=outside)
+        end_loss = F.cross_entropy(end_logits, end_positions.clamp(0, outside), ignore_index=outside)
+        loss = (start_loss + end_loss) / 2
+    return QuestionAnsweringOutput(start_logits, end_logits, loss)
 
 
 __all__ = ["BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",

@@ -6,7 +6,8 @@ Transformers for Language Understanding") and Vaswani et al. 2017 ("Attention Is
 
 Reading order: Embeddings, SelfAttention, FeedForward, EncoderLayer, Encoder, Pooler, BertModel.
 The task heads (MLM, NSP, classification, QA) are in bert/heads.py; loading and saving HF checkpoints in
-bert/checkpoint.py.
+bert/checkpoint.py; DistilBERT, which is these modules without segment embeddings and pooler, in
+bert/distilbert.py.
 """
 
 from __future__ import annotations
@@ -32,11 +33,23 @@ ACTIVATION_FUNCTIONS = {  # config.hidden_act -> module class
 }
 
 
+def sinusoid_table(n_positions: int, hidden: int) -> torch.Tensor:
+    """The Transformer's position encoding (Vaswani et al. 2017, section 3.5), (n_positions, hidden):
+    dimensions 2i and 2i+1 hold sin and cos of position / 10000^(2i/hidden)."""
+    position = torch.arange(n_positions, dtype=torch.float32)[:, None]  # (positions, 1)
+    frequency = torch.exp(torch.arange(0, hidden, 2) * (-math.log(10000.0) / hidden))  # (hidden/2,)
+    table = torch.zeros(n_positions, hidden)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[:hidden // 2])  # an odd width has one cos fewer
+    return table
+
+
 class Embeddings(nn.Module):
     """Token ids -> vectors: word + position + segment ("token type"), then LayerNorm and dropout.
 
     BERT learns its position embeddings (one vector per position up to max_position_embeddings) instead of
-    using sinusoids. The token type embedding tells sentence A (0) from sentence B (1) in a pair.
+    using sinusoids. The token type embedding tells sentence A (0) from sentence B (1) in a pair; a config
+    with type_vocab_size 0 (DistilBERT) has none, and a pair is told apart by its [SEP] alone.
 
     (batch, seq) ids -> (batch, seq, hidden)
     """
@@ -45,7 +58,8 @@ class Embeddings(nn.Module):
         super().__init__()
         self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.token_type_embeddings = (nn.Embedding(config.type_vocab_size, config.hidden_size)
+                                      if config.type_vocab_size > 0 else None)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -54,11 +68,13 @@ class Embeddings(nn.Module):
         if seq_len > self.position_embeddings.num_embeddings:
             raise ValueError(f"sequence length {seq_len} exceeds max_position_embeddings "
                              f"({self.position_embeddings.num_embeddings})")
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
         positions = torch.arange(seq_len, device=input_ids.device)  # (seq,), broadcast over the batch
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
-        x = x + self.position_embeddings(positions)  # (batch, seq, hidden)
+        x = self.word_embeddings(input_ids)  # (batch, seq, hidden)
+        if self.token_type_embeddings is not None:
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(input_ids)
+            x = x + self.token_type_embeddings(token_type_ids)
+        x = x + self.position_embeddings(positions)
         return self.dropout(self.norm(x))
 
     @torch.no_grad()
@@ -72,13 +88,8 @@ class Embeddings(nn.Module):
         it left the plateau by step 2,400 (held-out MLM accuracy 20%, loss 5.7) where the noise start was
         still on it (14%, 6.2). The embeddings stay learned (and HF-compatible); only their start differs.
         """
-        n_positions, hidden = self.position_embeddings.weight.shape
-        position = torch.arange(n_positions, dtype=torch.float32)[:, None]  # (positions, 1)
-        frequency = torch.exp(torch.arange(0, hidden, 2) * (-math.log(10000.0) / hidden))  # (hidden/2,)
-        table = torch.zeros(n_positions, hidden)
-        table[:, 0::2] = torch.sin(position * frequency)
-        table[:, 1::2] = torch.cos(position * frequency)
         # sin and cos of spread-out angles have variance ~1/2: scale to about the other embeddings' std
+        table = sinusoid_table(*self.position_embeddings.weight.shape)  # (positions, hidden), values in [-1, 1]
         self.position_embeddings.weight.copy_(table * std * math.sqrt(2))
 
 
@@ -139,20 +150,27 @@ class EncoderLayer(nn.Module):
     residual path makes large updates unstable (Xiong et al. 2020, "On Layer Normalization in the
     Transformer Architecture").
 
+    DistilBERT's block is the same but for one dropout: its attention output goes to the residual add as it
+    is (attention_output_dropout=False), only attention probabilities and the feed-forward output drop out.
+
     (batch, seq, hidden) -> (batch, seq, hidden), or (batch, 1, hidden) for the first token only
     """
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, attention_output_dropout: bool = True):
         super().__init__()
         self.attention = SelfAttention(config)
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.feed_forward = FeedForward(config)
         self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.attention_output_dropout = attention_output_dropout
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, first_only: bool = False) -> torch.Tensor:
         residual = x[:, :1] if first_only else x
-        x = self.attention_norm(residual + self.dropout(self.attention(x, key_mask, first_only)))
+        attended = self.attention(x, key_mask, first_only)
+        if self.attention_output_dropout:
+            attended = self.dropout(attended)
+        x = self.attention_norm(residual + attended)
         return self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
 
 
@@ -164,9 +182,10 @@ class Encoder(nn.Module):
     ~5/6 of the layer's work) would be thrown away: same logits, ~1/L less compute.
     """
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, attention_output_dropout: bool = True):
         super().__init__()
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(EncoderLayer(config, attention_output_dropout)
+                                    for _ in range(config.num_hidden_layers))
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, cls_only: bool = False) -> torch.Tensor:
         for i, layer in enumerate(self.layers):

@@ -1,12 +1,14 @@
 """Where a classifier comes from and where it goes.
 
 `--model` is either a checkpoint directory in HF layout (one of ours from `bert-pretrain`, a fine-tuned
-one, or any HF BERT directory) or a preset name (`mini`, `base`, ...) for random weights: the
-no-pretraining baseline. The tokenizer is the checkpoint's own vocabulary (its vocab.txt) unless
-`--vocab` names another; a preset has no vocabulary, so it needs `--vocab`.
+one, or any HF BERT or DistilBERT directory) or a preset name (`mini`, `base`, ...) for random BERT
+weights: the no-pretraining baseline. The tokenizer is the checkpoint's own vocabulary (its vocab.txt)
+unless `--vocab` names another; a preset has no vocabulary, so it needs `--vocab`.
 
-A fine-tuned model is saved as config.json + model.safetensors + the tokenizer's files, so both
-`bert-predict` and `transformers.BertForSequenceClassification.from_pretrained` load the directory.
+The checkpoint's config.json says which family it is (`model_type`), and so which classifier
+fine-tunes it (CLASSIFIERS). A fine-tuned model is saved as config.json + model.safetensors + the
+tokenizer's files in that family's layout, so both `bert-predict` and
+`transformers.BertForSequenceClassification` (or `DistilBertForSequenceClassification`) load the directory.
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from bert import PRESETS, BertConfig, BertForSequenceClassification
+from bert import PRESETS, BertConfig, BertForSequenceClassification, DistilBertForSequenceClassification, read_config
 from finetune.errors import InputError
 from finetune.tasks import GlueTask
 from tokenizer import WordPieceTokenizer
+
+
+SequenceClassifier = BertForSequenceClassification | DistilBertForSequenceClassification
+
+# config.json's model_type -> the class that fine-tunes that family on a GLUE task
+CLASSIFIERS: dict[str, type[SequenceClassifier]] = {
+    "bert": BertForSequenceClassification,
+    "distilbert": DistilBertForSequenceClassification,
+}
 
 
 @dataclass
@@ -73,7 +84,7 @@ def _read_checkpoint_config(directory: Path) -> BertConfig:
     if not any((directory / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):
         raise InputError(f"{directory}: no model.safetensors or pytorch_model.bin in the checkpoint directory")
     try:
-        return BertConfig.from_json_file(config_file)
+        return read_config(config_file)
     except (ValueError, TypeError) as e:
         raise InputError(f"{config_file}: {e}") from None
 
@@ -85,19 +96,20 @@ def label_config(task: GlueTask) -> dict:
     return {"id2label": dict(enumerate(task.label_names)), "problem_type": "single_label_classification"}
 
 
-def build_classifier(source: ModelSource, task: GlueTask) -> BertForSequenceClassification:
+def build_classifier(source: ModelSource, task: GlueTask) -> SequenceClassifier:
     """A classifier for `task`: the checkpoint's encoder (its pretraining heads dropped) with a freshly
     initialised classifier, or a randomly initialised model for a preset. Call set_seed first: the
     fresh weights come from torch's global generator."""
+    classifier = CLASSIFIERS[source.config.model_type]
     if source.checkpoint is None:
-        return BertForSequenceClassification(source.config.with_overrides(**label_config(task)))
+        return classifier(source.config.with_overrides(**label_config(task)))
     try:
-        return BertForSequenceClassification.from_pretrained(source.checkpoint, **label_config(task))
+        return classifier.from_pretrained(source.checkpoint, **label_config(task))
     except (OSError, ValueError) as e:
         raise InputError(str(e)) from None
 
 
-def save_classifier(model: BertForSequenceClassification, tokenizer: WordPieceTokenizer, directory: Path) -> None:
+def save_classifier(model: SequenceClassifier, tokenizer: WordPieceTokenizer, directory: Path) -> None:
     """Write the model and its vocabulary to `directory`, replacing it as a whole.
 
     Files go to a temporary sibling first, which is then renamed into place, so a crash leaves either
@@ -114,7 +126,7 @@ def save_classifier(model: BertForSequenceClassification, tokenizer: WordPieceTo
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_classifier(directory: str | Path) -> tuple[BertForSequenceClassification, WordPieceTokenizer]:
+def load_classifier(directory: str | Path) -> tuple[SequenceClassifier, WordPieceTokenizer]:
     """A fine-tuned classifier and its tokenizer, for prediction."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -125,7 +137,7 @@ def load_classifier(directory: str | Path) -> tuple[BertForSequenceClassificatio
         raise InputError(f"{directory}: config.json has vocab_size {config.vocab_size} but vocab.txt has "
                          f"{tokenizer.vocab_size} entries")
     try:
-        model = BertForSequenceClassification.from_pretrained(directory)
+        model = CLASSIFIERS[config.model_type].from_pretrained(directory)
     except (OSError, ValueError) as e:
         raise InputError(str(e)) from None
     return model, tokenizer

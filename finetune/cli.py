@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bert-finetune", description=__doc__.split("\n")[0])
     p.add_argument("--task", required=True, help=f"GLUE task: {', '.join(TASKS)}")
     p.add_argument("--model", required=True,
-                   help="checkpoint directory in HF layout (ours or any HF BERT), or a preset name "
+                   help="checkpoint directory in HF layout (ours, or any HF BERT or DistilBERT), or a preset name "
                         "(tiny, mini, small, medium, base, large) for random weights")
     p.add_argument("--output", required=True, type=Path, help="directory for the model, predictions and metrics")
     p.add_argument("--data-dir", type=Path,

@@ -82,11 +82,14 @@ def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(split: EncodedSplit, positions: list[int], pad_token_id: int) -> dict[str, torch.Tensor]:
+def collate(split: EncodedSplit, positions: list[int], pad_token_id: int,
+            token_types: bool = True) -> dict[str, torch.Tensor]:
     """Pad the chosen examples to the longest of them.
 
     Returns input_ids, token_type_ids, attention_mask: (batch, longest) long, and labels: (batch,) when
-    the split is labelled. The attention mask is 1 on real tokens and 0 on padding.
+    the split is labelled. The attention mask is 1 on real tokens and 0 on padding. With token_types=False
+    (a model without segment embeddings: DistilBERT) there are no token_type_ids; a pair is still
+    [CLS] a [SEP] b [SEP].
     """
     longest = max(len(split.input_ids[i]) for i in positions)
     input_ids = torch.full((len(positions), longest), pad_token_id, dtype=torch.long)
@@ -97,7 +100,9 @@ def collate(split: EncodedSplit, positions: list[int], pad_token_id: int) -> dic
         input_ids[row, :n] = torch.tensor(split.input_ids[i])
         token_type_ids[row, :n] = torch.tensor(split.token_type_ids[i])
         attention_mask[row, :n] = 1
-    batch = {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if token_types:
+        batch["token_type_ids"] = token_type_ids
     if split.labels is not None:
         batch["labels"] = split.labels[positions]
     return batch

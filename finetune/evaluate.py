@@ -31,7 +31,7 @@ def predict_logits(model: nn.Module, split: EncodedSplit, batch_size: int, pad_t
     model.eval()
     logits = torch.zeros(len(split), model.config.num_labels, device=ctx.device)
     for positions in sorted_batches(split.lengths, batch_size)[ctx.rank::ctx.world_size]:
-        batch = collate(split, positions, pad_token_id)
+        batch = collate(split, positions, pad_token_id, token_types=model.config.type_vocab_size > 0)
         batch.pop("labels", None)
         with precision.autocast():
             out = model(**{k: v.to(ctx.device) for k, v in batch.items()})

@@ -4,9 +4,10 @@
     bert-predict --model runs/mrpc/seed-1/model "He left early." "He did not stay long."
     bert-predict --model runs/mrpc --input pairs.tsv --output predictions.tsv
 
---model is a model directory (config.json, model.safetensors, vocab.txt) or a `bert-finetune` output
-directory, whose best model (summary.json's best_model) is used. Texts are cut to the length the model
-was fine-tuned with, as recorded in that summary.json (128 where no summary is found; --max-seq-length).
+--model is a model directory (config.json, model.safetensors, vocab.txt; BERT or DistilBERT) or a
+`bert-finetune` output directory, whose best model (summary.json's best_model) is used. Texts are cut to the
+length the model was fine-tuned with, as recorded in that summary.json (128 where no summary is found;
+--max-seq-length).
 
 --input formats: `.jsonl` — one object per line with "text" and optionally "pair";
 anything else — TSV, one example per line, `text` or `text<TAB>pair`, no header.

@@ -136,7 +136,7 @@ def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_t
     for step, positions in enumerate(bar, start=1):
         if len(positions) < ctx.world_size:  # too few examples to give every process one
             continue
-        batch = collate(train, positions[ctx.rank::ctx.world_size], pad_token_id)
+        batch = collate(train, positions[ctx.rank::ctx.world_size], pad_token_id, model.config.type_vocab_size > 0)
         with precision.autocast():
             loss = trained(**{k: v.to(ctx.device) for k, v in batch.items()}).loss
         (scaler.scale(loss) if scaler else loss).backward()

@@ -285,3 +285,85 @@ def test_predict_bad_input_file(overfit_run, tmp_path, capsys):
     assert re.fullmatch(r"error: .*in.jsonl:2: not valid JSON.*\n", capsys.readouterr().err)
     assert predict.main(["--model", str(tmp_path / "missing"), "some text"]) == 2
     assert "no such model directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ DistilBERT
+
+@pytest.fixture(scope="module")
+def distilbert_checkpoint(workspace) -> Path:
+    """A tiny random DistilBERT masked LM that `transformers` wrote (no real DistilBERT checkpoint installs
+    offline), with our vocab.txt beside it: a folder shaped like distilbert-base-uncased's."""
+    transformers = pytest.importorskip("transformers")
+    checkpoint = workspace / "distilbert"
+    vocab_size = len((workspace / "vocab.txt").read_text().splitlines())
+    torch.manual_seed(0)
+    transformers.DistilBertForMaskedLM(transformers.DistilBertConfig(
+        vocab_size=vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128,
+    )).save_pretrained(checkpoint)
+    shutil.copy(workspace / "vocab.txt", checkpoint / "vocab.txt")
+    return checkpoint
+
+
+@pytest.fixture(scope="module")
+def distilbert_run(workspace, distilbert_checkpoint) -> Path:
+    """The MRPC tutorial's path: the DistilBERT checkpoint fine-tuned on the 3 fixture MRPC training pairs,
+    which are also the dev set (so it must learn them all)."""
+    checkpoint = distilbert_checkpoint
+    mrpc = workspace / "overfit" / "MRPC"
+    mrpc.mkdir(parents=True)
+    for name in ("train.tsv", "test.tsv"):
+        shutil.copy(FIXTURES / "MRPC" / name, mrpc / name)
+    shutil.copy(FIXTURES / "MRPC" / "train.tsv", mrpc / "dev.tsv")
+    output = workspace / "mrpc-distilbert"
+    assert cli.main(["--task", "mrpc", "--model", str(checkpoint), "--output", str(output), "--data-dir",
+                     str(workspace / "overfit"), "--epochs", "60", "--lr", "5e-3", "--seeds", "1"]) == 0
+    return output
+
+
+def test_distilbert_checkpoint_fine_tunes_on_mrpc(distilbert_run):
+    summary = json.loads((distilbert_run / "summary.json").read_text())
+    assert summary["task"] == "mrpc" and summary["median"] == {"f1": 1.0, "accuracy": 1.0}
+    epochs = [r for r in map(json.loads, (distilbert_run / "seed-1" / "metrics.jsonl").open()) if "train_loss" in r]
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"] / 5
+    config = json.loads((distilbert_run / "seed-1" / "model" / "config.json").read_text())
+    assert config["model_type"] == "distilbert" and config["architectures"] == ["DistilBertForSequenceClassification"]
+    assert config["id2label"] == {"0": "not_equivalent", "1": "equivalent"} and "type_vocab_size" not in config
+
+
+def test_distilbert_regression_on_stsb(distilbert_checkpoint, tmp_path):
+    args = ["--task", "stsb", "--model", str(distilbert_checkpoint), "--output", str(tmp_path), "--data-dir",
+            str(FIXTURES), "--epochs", "1"]
+    assert cli.main(args) == 0
+    assert set(json.loads((tmp_path / "summary.json").read_text())["median"]) == {"pearson", "spearman"}
+    config = json.loads((tmp_path / "seed-42" / "model" / "config.json").read_text())
+    assert (config["model_type"], config["num_labels"], config["problem_type"]) == ("distilbert", 1, "regression")
+
+
+def test_fine_tuned_distilbert_loads_in_transformers(distilbert_run):
+    transformers = pytest.importorskip("transformers")
+    model_dir = distilbert_run / "seed-1" / "model"
+    ours, tokenizer = load_classifier(model_dir)
+    assert type(ours).__name__ == "DistilBertForSequenceClassification"
+    theirs, info = transformers.DistilBertForSequenceClassification.from_pretrained(model_dir, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    batch = tokenizer(["He left early.", "The ship's owners had published an advertisement."],
+                      ["He did not stay long.", "They offered the cargo for sale."])
+    assert (batch["input_ids"] == tokenizer.sep_token_id).sum(dim=1).tolist() == [2, 2]  # [SEP] between the texts
+    del batch["token_type_ids"]  # DistilBERT has none: ours refuses them
+    with torch.no_grad():
+        diff = (ours(**batch).logits - theirs.eval()(**batch).logits).abs().max().item()
+    assert diff < 1e-5
+
+
+def test_predict_with_a_distilbert_model(distilbert_run, tmp_path, capsys):
+    rows = [line.split("\t") for line in (distilbert_run / "seed-1" / "dev_predictions.tsv").read_text().splitlines()]
+    assert rows[0] == ["index", "sentence1", "sentence2", "label", "prediction", "probability"]
+    names = {"0": "not_equivalent", "1": "equivalent"}
+    assert predict.main(["--model", str(distilbert_run), rows[1][1], rows[1][2]]) == 0
+    assert capsys.readouterr().out.split()[0] == names[rows[1][4]]
+    (tmp_path / "pairs.tsv").write_text("".join(f"{row[1]}\t{row[2]}\n" for row in rows[1:]))
+    assert predict.main(["--model", str(distilbert_run), "--input", str(tmp_path / "pairs.tsv")]) == 0
+    out = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert out[0] == ["text", "pair", "label", "probability"]
+    assert [o[2] for o in out[1:]] == [names[row[4]] for row in rows[1:]]
+    assert [o[2] for o in out[1:]] == ["equivalent", "not_equivalent", "equivalent"]  # all learned

@@ -57,3 +57,7 @@ def test_collate_pads_to_the_longest_in_the_batch():
     assert batch["labels"].tolist() == [0, 1]
     batch = collate(split, [1, 2], pad_token_id=0)
     assert batch["token_type_ids"].tolist() == [[0, 0, 1, 1, 1], [0, 0, 0, 0, 0]]
+    # A model without segment embeddings (DistilBERT) gets no token_type_ids; the ids keep both [SEP]s.
+    batch = collate(split, [1, 2], pad_token_id=0, token_types=False)
+    assert set(batch) == {"input_ids", "attention_mask", "labels"}
+    assert batch["input_ids"].tolist() == [[2, 11, 12, 13, 3], [2, 3, 0, 0, 0]]
