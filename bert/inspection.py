@@ -112,9 +112,6 @@ SPECIAL_ROLES = {
 
 def encode(tokenizer, text: str, pair: str | None, max_positions: int):
     """[CLS] text [SEP] (pair [SEP]), never truncated: a text the model cannot take is an error."""
-    for name, value in (("sentence", text), ("second sentence", pair)):
-        if value is not None and not value.strip():
-            raise InspectError(f"the {name} is empty")
     try:
         encoding = tokenizer.encode(text, pair=pair)
     except ValueError as e:
@@ -323,6 +320,7 @@ def attention_figure(weights: torch.Tensor, tokens: list[str], layer: int | None
     attends to; colour 0 (white) to 1 (dark blue), the same scale in every panel."""
     from matplotlib.figure import Figure  # only when a picture is asked for; Figure needs no display
 
+    weights = weights.numpy()  # matplotlib reads numpy arrays
     n_layers, n_heads, seq, _ = weights.shape
     if layer is not None:
         fig = Figure(figsize=(2 + seq * 0.35, 1.5 + seq * 0.35), layout="constrained")
@@ -378,6 +376,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise InspectError("--layer/--head choose the map --attention draws: add --attention FILE.png")
     if args.sentence is None and args.attention is not None:
         raise InspectError("--attention needs a sentence")
+    for name, text in (("sentence", args.sentence), ("second sentence", args.pair)):
+        if text is not None and not text.strip():
+            raise InspectError(f"the {name} is empty")
     if args.top_k < 1:
         raise InspectError(f"--top-k must be at least 1, got {args.top_k}")
 
@@ -489,6 +490,8 @@ def save_outputs(report: dict, args: argparse.Namespace) -> None:
                 data["attention"] = data["attention"].tolist()  # layers x heads x seq x seq
             Path(args.json).write_text(json.dumps(data))
             print(f"report as JSON: {args.json}")
+    except ModuleNotFoundError as e:
+        raise InspectError(f"--attention draws with matplotlib ({e}): pip install 'bert-from-scratch[plot]'") from None
     except OSError as e:
         raise InspectError(str(e)) from None
 
