@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tokenizer import WordPieceTokenizer
+
 from .checkpoint import IGNORED_KEYS, normalise_legacy_name, read_state_dict, resolve_checkpoint_dir
 from .config import BertConfig
 from .heads import (
@@ -61,7 +63,9 @@ def mlm_head_macs(c: BertConfig, n: int) -> int:
     return n * c.hidden_size * (c.hidden_size + c.vocab_size)  # dense, then the projection onto the vocabulary
 
 
-# config.json's `architectures` names the class; another model family plugs in by adding its classes here.
+# config.json's `architectures` names the class. Another model family plugs in by adding its classes here;
+# the rest finds its parts by type (Embeddings, EncoderLayer, Encoder, Pooler, SelfAttention) and reads its
+# sizes by BertConfig's field names.
 ARCHITECTURES = {a.model_class.__name__: a for a in [
     Architecture(BertModel, lambda c, n: pooler_macs(c)),
     Architecture(BertForPreTraining, lambda c, n: pooler_macs(c) + c.hidden_size * 2 + mlm_head_macs(c, n)),
@@ -211,13 +215,14 @@ def forward_flops(architecture: Architecture, config: BertConfig, n: int) -> dic
 # --- running the sentence through ---------------------------------------------------------------------------
 
 
-def trace_shapes(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[list[tuple[str, list[int]]], object]:
+def trace_shapes(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[dict[str, list[int]], object]:
     """Run the model's own forward once, recording the shape of what leaves the embeddings, each encoder
-    layer, the encoder ([CLS] is its output at position 0) and the pooler; then the output's fields."""
-    shapes = [("input_ids", list(inputs["input_ids"].shape))]
+    layer, the encoder ([CLS] is its output at position 0) and the pooler, in that order; then the output's
+    fields. Returns ({what: shape}, the model's output)."""
+    shapes = {"input_ids": list(inputs["input_ids"].shape)}
 
     def record(name: str, pick=lambda t: t):
-        return lambda module, args, output: shapes.append((name, list(pick(output).shape)))
+        return lambda module, args, output: shapes.update({name: list(pick(output).shape)})
 
     hooks = []
     for name, module in model.named_modules():
@@ -233,7 +238,7 @@ def trace_shapes(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[lis
     for field in dataclasses.fields(output):
         value = getattr(output, field.name)
         if isinstance(value, torch.Tensor):
-            shapes.append((f"output.{field.name}", list(value.shape)))
+            shapes[f"output.{field.name}"] = list(value.shape)
     return shapes, output
 
 
@@ -296,8 +301,8 @@ def checkpoint_modules(path: str) -> dict[str, torch.Tensor]:
 
 
 def weight_changes(path: str, other: str) -> dict:
-    """||a - b|| / ||a|| per module (a from `path`, b from `other`): 0 for a module left alone (frozen),
-    ~1e-3 for one fine-tuned a few epochs, ~1 for unrelated weights."""
+    """||a - b|| / ||a|| per module (a from `path`, b from `other`), over all its parameters: exactly 0 for
+    a module training left alone (frozen), about 1.4 (sqrt 2) between two independent random draws."""
     a, b = checkpoint_modules(path), checkpoint_modules(other)
     changes, shape_differs = {}, []
     for name in sorted(a.keys() & b.keys(), key=natural_key):
@@ -397,8 +402,6 @@ def inspect_checkpoint(args: argparse.Namespace) -> tuple[dict, nn.Module]:
         raise InspectError(f"--layer {args.layer} --head {args.head}: the model has layers 0-"
                            f"{config.num_hidden_layers - 1} and heads 0-{config.num_attention_heads - 1}")
     if args.sentence is not None:
-        from tokenizer import WordPieceTokenizer  # the package beside bert/; only needed with a sentence
-
         try:
             tokenizer = WordPieceTokenizer.from_pretrained(directory)
         except (OSError, ValueError) as e:
@@ -453,9 +456,9 @@ def print_report(report: dict, model: nn.Module) -> None:
         print(f"  total               {f['total']:>15,}  = {f['per_token']:,.0f} per token")
 
     if "shapes" in report:
-        print("\nShapes (batch, seq, hidden ...)")
-        width = max(len(name) for name, _ in report["shapes"])
-        for name, shape in report["shapes"]:
+        print("\nShapes, batch first")
+        width = max(len(name) for name in report["shapes"])
+        for name, shape in report["shapes"].items():
             print(f"  {name:<{width}}  {tuple(shape)}")
 
     fillers = report.get("mask_fillers")

@@ -103,7 +103,7 @@ def test_attention_picture_has_a_panel_per_layer_and_head(minilm_run):
 def test_shapes_and_flops_in_the_report(minilm_run):
     report, _, _ = minilm_run
     n = len(report["encoding"]["ids"])
-    shapes = dict(report["shapes"])
+    shapes = report["shapes"]
     assert list(shapes)[:2] == ["input_ids", "embeddings"]
     assert shapes["input_ids"] == [1, n] and shapes["embeddings"] == shapes["encoder.layers.5"] == [1, n, 384]
     assert shapes["[CLS] (encoder output, position 0)"] == shapes["pooler"] == shapes["output.pooler_output"] == [1, 384]
@@ -185,7 +185,7 @@ def test_classifier_last_layer_is_cls_only_but_attention_covers_every_token(tmp_
                  "--json", str(tmp_path / "r.json")]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     n = len(report["encoding"]["ids"])
-    shapes = dict(report["shapes"])
+    shapes = report["shapes"]
     assert shapes["bert.encoder.layers.0"] == [1, n, 64] and shapes["bert.encoder.layers.1"] == [1, 1, 64]
     assert shapes["output.logits"] == [1, 3]
     assert report["flops"]["last_layer"]["total"] < report["flops"]["layer"]["total"]
