@@ -106,7 +106,8 @@ def test_shapes_and_flops_in_the_report(minilm_run):
     shapes = report["shapes"]
     assert list(shapes)[:2] == ["input_ids", "embeddings"]
     assert shapes["input_ids"] == [1, n] and shapes["embeddings"] == shapes["encoder.layers.5"] == [1, n, 384]
-    assert shapes["[CLS] (encoder output, position 0)"] == shapes["pooler"] == shapes["output.pooler_output"] == [1, 384]
+    cls = shapes["[CLS] (encoder output, position 0)"]
+    assert cls == shapes["pooler"] == shapes["output.pooler_output"] == [1, 384]
     flops = report["flops"]
     assert flops["tokens"] == n
     assert flops["layer"]["total"] == 8 * n * 384**2 + 4 * n * n * 384 + 4 * n * 384 * 1536
@@ -164,12 +165,13 @@ def minilm_tokenizer(minilm_path):
 
 def test_mask_fillers_equal_transformers(tmp_path, minilm_tokenizer, transformers):
     tiny_checkpoint(tmp_path, bert.BertForMaskedLM, minilm_tokenizer, vocab_size=30522, initializer_range=0.5)
-    assert main([str(tmp_path), "The [MASK] sat on the [MASK].", "--top-k", "3", "--json", str(tmp_path / "r.json")]) == 0
+    text = "The [MASK] sat on the [MASK]."
+    assert main([str(tmp_path), text, "--top-k", "3", "--json", str(tmp_path / "r.json")]) == 0
     fillers = json.loads((tmp_path / "r.json").read_text())["mask_fillers"]
     assert [f["position"] for f in fillers] == [2, 6]
 
     hf = transformers.BertForMaskedLM.from_pretrained(tmp_path).eval()
-    ids = torch.tensor([minilm_tokenizer.encode("The [MASK] sat on the [MASK].").ids])
+    ids = torch.tensor([minilm_tokenizer.encode(text).ids])
     with torch.no_grad():
         probs = hf(ids).logits[0].softmax(-1)
     for filler in fillers:
@@ -224,8 +226,9 @@ def test_compare_shows_fine_tuned_layers_and_frozen_embeddings(tmp_path, capsys)
         assert len(embeddings) == 4 and all(v == 0 for v in embeddings.values())
         assert change["pooler.dense"] > 0
         assert compare["only_in_other"] == ["classifier"]
-        assert compare["only_in_checkpoint"] == ([] if source == "bare" else ["cls.predictions", "cls.predictions.transform.LayerNorm",
-                                                                               "cls.predictions.transform.dense", "cls.seq_relationship"])
+        mlm_and_nsp = ["cls.predictions", "cls.predictions.transform.LayerNorm", "cls.predictions.transform.dense",
+                       "cls.seq_relationship"]
+        assert compare["only_in_checkpoint"] == ([] if source == "bare" else mlm_and_nsp)
     out = capsys.readouterr().out
     assert "encoder.layer.1.output.dense" in out and "only in" in out
 
@@ -233,23 +236,21 @@ def test_compare_shows_fine_tuned_layers_and_frozen_embeddings(tmp_path, capsys)
 # --- bad input: one line, exit status 2 ------------------------------------------------------------------------
 
 
-def bad_cases(checkpoint, tmp_path):
-    return {
-        "missing checkpoint": [str(tmp_path / "no-such-dir"), TEXT],
-        "empty sentence": [checkpoint, ""],
-        "blank second sentence": [checkpoint, TEXT, "   "],
-        "longer than the positions": [checkpoint, "word " * 600],
-        "layer out of range": [checkpoint, TEXT, "--attention", str(tmp_path / "a.png"), "--layer", "6", "--head", "0"],
-        "layer without head": [checkpoint, TEXT, "--attention", str(tmp_path / "a.png"), "--layer", "1"],
-        "missing comparison": [checkpoint, "--compare", str(tmp_path / "no-such-dir")],
-    }
+BAD_INPUT = {  # argv; CKPT stands for MiniLM's directory, TMP for the test's temporary one
+    "missing checkpoint": ["TMP/no-such-dir", TEXT],
+    "empty sentence": ["CKPT", ""],
+    "blank second sentence": ["CKPT", TEXT, "   "],
+    "longer than the positions": ["CKPT", "word " * 600],
+    "layer out of range": ["CKPT", TEXT, "--attention", "TMP/a.png", "--layer", "6", "--head", "0"],
+    "layer without head": ["CKPT", TEXT, "--attention", "TMP/a.png", "--layer", "1"],
+    "missing comparison": ["CKPT", "--compare", "TMP/no-such-dir"],
+}
 
 
-@pytest.mark.parametrize("case", ["missing checkpoint", "empty sentence", "blank second sentence",
-                                  "longer than the positions", "layer out of range", "layer without head",
-                                  "missing comparison"])
+@pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input_is_one_line_and_status_2(case, minilm_path, tmp_path, capsys):
-    assert main(bad_cases(str(minilm_path), tmp_path)[case]) == 2
+    argv = [arg.replace("CKPT", str(minilm_path)).replace("TMP", str(tmp_path)) for arg in BAD_INPUT[case]]
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     if case == "longer than the positions":
