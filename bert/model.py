@@ -99,7 +99,9 @@ class SelfAttention(nn.Module):
     Each of the H heads attends in its own d = hidden/H dimensional subspace:
         softmax(Q K^T / sqrt(d) + mask) V
     computed by `F.scaled_dot_product_attention`, which picks a fused kernel (flash / memory-efficient on
-    GPU, a fused CPU kernel) instead of materialising the (seq x seq) score matrix in Python.
+    GPU, a fused CPU kernel) instead of materialising the (seq x seq) score matrix in Python. A fused kernel
+    never hands out the weights, so with `keep_weights` set (bert-inspect does) the same formula is computed
+    step by step and the weights kept in `self.weights`, (batch, heads, queries, keys).
 
     (batch, seq, hidden), key_mask (batch, 1, 1, seq) bool -> (batch, seq, hidden); with first_only, only
     the first token asks (queries) while all are attended (keys, values): -> (batch, 1, hidden)
@@ -113,13 +115,22 @@ class SelfAttention(nn.Module):
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.output = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
+        self.keep_weights = False
+        self.weights: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, first_only: bool = False) -> torch.Tensor:
         split_heads = lambda t: rearrange(t, "b s (h d) -> b h s d", h=self.num_heads)  # noqa: E731
         queries = x[:, :1] if first_only else x
         q, k, v = split_heads(self.query(queries)), split_heads(self.key(x)), split_heads(self.value(x))
-        context = F.scaled_dot_product_attention(  # (batch, heads, seq, head_size)
-            q, k, v, attn_mask=key_mask, dropout_p=self.dropout_prob if self.training else 0.0)
+        if self.keep_weights:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (batch, heads, queries, keys)
+            if key_mask is not None:
+                scores = scores.masked_fill(~key_mask, float("-inf"))
+            self.weights = scores.softmax(dim=-1)
+            context = F.dropout(self.weights, self.dropout_prob, self.training) @ v
+        else:
+            context = F.scaled_dot_product_attention(  # (batch, heads, seq, head_size)
+                q, k, v, attn_mask=key_mask, dropout_p=self.dropout_prob if self.training else 0.0)
         return self.output(rearrange(context, "b h s d -> b s (h d)"))
 
 
