@@ -568,7 +568,7 @@ class Trainer:
         eval_keys = ("step", "eval_mlm_loss", "eval_mlm_acc", "eval_nsp_acc")
         pick = lambda record: {k: record[k] for k in eval_keys if k in record}  # noqa: E731
         tokens, elapsed = self.state.extra.get("tokens_seen", 0), self.length.elapsed
-        summary = {"steps": self.state.step, "tokens": tokens, "elapsed_s": round(elapsed, 1),
+        summary = {"steps": self.state.step, "tokens": tokens, "elapsed_s": round(elapsed, 2),
                    "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1), "precision": self.precision.name,
                    "precision_reason": self.precision.reason, "device": device_name(self.ctx.device),
                    "global_batch_size": self.batches.global_batch_size,

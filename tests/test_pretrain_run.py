@@ -109,7 +109,7 @@ def test_summary_says_what_the_run_bought(reference_run):
     records = metrics(reference_run)
     assert summary["steps"] == STEPS and summary["precision"] == "fp32" and summary["device"].startswith("CPU (")
     assert STEPS * 16 * 10 < summary["tokens"] <= STEPS * 16 * 64  # 16 examples a step, 10-64 tokens each
-    assert summary["tokens_per_s"] == pytest.approx(summary["tokens"] / summary["elapsed_s"], rel=0.01)
+    assert summary["tokens_per_s"] == pytest.approx(summary["tokens"] / summary["elapsed_s"], rel=0.05)  # elapsed_s is rounded
     first, last = summary["eval_first"], summary["eval_last"]
     assert first["step"] == 0 and last["step"] == STEPS
     assert first["eval_mlm_loss"] == records[0]["eval_mlm_loss"] and last["eval_mlm_acc"] == records[-1]["eval_mlm_acc"]
