@@ -114,7 +114,9 @@ class SelfAttention(nn.Module):
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.output = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout_prob = config.attention_probs_dropout_prob
+        # Dropout on the attention weights. SDPA takes it as a probability, but it lives in an nn.Dropout module
+        # so that the usual `for m in model.modules(): if isinstance(m, nn.Dropout): m.p = 0.0` reaches it too.
+        self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
         self.keep_weights = False
         self.weights: torch.Tensor | None = None
 
@@ -127,10 +129,10 @@ class SelfAttention(nn.Module):
             if key_mask is not None:
                 scores = scores.masked_fill(~key_mask, float("-inf"))
             self.weights = scores.softmax(dim=-1)
-            context = F.dropout(self.weights, self.dropout_prob, self.training) @ v
+            context = self.attention_dropout(self.weights) @ v
         else:
             context = F.scaled_dot_product_attention(  # (batch, heads, seq, head_size)
-                q, k, v, attn_mask=key_mask, dropout_p=self.dropout_prob if self.training else 0.0)
+                q, k, v, attn_mask=key_mask, dropout_p=self.attention_dropout.p if self.training else 0.0)
         return self.output(rearrange(context, "b h s d -> b s (h d)"))
 
 

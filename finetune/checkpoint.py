@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bert import PRESETS, BertConfig, BertForSequenceClassification, DistilBertForSequenceClassification, read_config
-from finetune.errors import InputError
+from training.errors import InputError
 from finetune.tasks import GlueTask
 from tokenizer import WordPieceTokenizer
 

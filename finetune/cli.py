@@ -19,7 +19,7 @@ import torch
 from training import DistributedContext, Precision, PrecisionError, add_precision_flag, choose_precision
 from finetune.checkpoint import build_classifier, resolve_model
 from finetune.data import encode_split
-from finetune.errors import InputError
+from training.errors import InputError
 from finetune.tasks import TASKS, TaskData, get_task, load_task_data
 from finetune.train import EncodedTask, Recipe, finetune, print_report
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from tokenizer.cli import add_corpus_dataset_flags
 from training import MetricsLog, add_precision_flag, parse_duration, plot_metrics
 from finetune import cli as finetune_cli
-from finetune.errors import InputError
+from training.errors import InputError
 from finetune.tasks import get_task
 from pretrain import cli as pretrain_cli
 

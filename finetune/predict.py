@@ -27,7 +27,7 @@ import torch
 from bert.checkpoint import atomic_write
 from finetune.checkpoint import load_classifier
 from finetune.data import EncodedSplit
-from finetune.errors import InputError
+from training.errors import InputError
 from finetune.evaluate import predict_logits
 from finetune.train import Recipe
 from training import Precision, PrecisionError, add_precision_flag, choose_precision

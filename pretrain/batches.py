@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from training.errors import InputError
+
 from .examples import IS_RANDOM_NEXT, assemble
 from .masking import IGNORE_INDEX, MaskingScheme, mask_example
 
@@ -32,7 +34,7 @@ class ExampleStream:
 
     def __init__(self, n_examples: int, seed: int):
         if n_examples == 0:
-            raise ValueError("the corpus gives no training examples; it is too small")
+            raise InputError("the corpus gives no training examples; it is too small")
         self.n_examples = n_examples
         self.seed = seed
         self._epoch, self._order = -1, np.empty(0, dtype=np.int64)

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tokenizer.corpus import CorpusStats, DatasetSource, LocalFile, Source, dataset_fingerprint, read_documents
+from training.errors import InputError
 
 FORMAT_VERSION = 1  # bump when the reading, splitting or file layout changes: old entries are then ignored
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # what decides the token ids (in the tokenizer's directory)
@@ -142,7 +143,7 @@ def _build(sources: list[Source], tokenizer_dir: Path, out: Path, vocab_size: in
     np.save(out / "sentence_starts.npy", sentence_starts)
     np.save(out / "document_starts.npy", document_starts)
     if sentence_starts[-1] == 0:
-        raise ValueError("the corpus holds no text (every line was empty or unreadable)")
+        raise InputError("the corpus holds no text (every line was empty or unreadable)")
     return {
         "dtype": np.dtype(dtype).name, "tokens": int(sentence_starts[-1]), "sentences": len(sentence_lengths),
         "documents": len(document_ends), "sources": stats.sources, "lines": stats.lines,

@@ -15,7 +15,12 @@ from tokenizer.cli import add_corpus_dataset_flags
 from training import add_precision_flag, parse_duration
 
 from .examples import NSP_NEGATIVES
-from .train import PretrainOptions, TrainingDiverged, pretrain
+from tokenizer.corpus import CorpusError
+from training.engine import TrainingDiverged
+from training.errors import InputError
+
+from .options import PretrainOptions
+from .train import pretrain
 
 
 def positive_int(text: str) -> int:
@@ -104,8 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = p.add_argument_group("training")
     train.add_argument("--output", type=Path, required=True, help="run directory; ends up in HF layout")
-    train.add_argument("--batch-size", type=positive_int, default=32, help="examples per process per micro-batch")
-    train.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step")
+    train.add_argument("--batch-size", type=positive_int, default=32,
+                       help="examples per optimizer step, over all processes and micro-batches (default: 32)")
+    train.add_argument("--grad-accum", type=positive_int, default=1,
+                       help="micro-batches per optimizer step: each process runs batch-size / (grad-accum x processes) "
+                            "examples at a time, the same step in less memory")
     train.add_argument("--lr", type=float, default=1e-4)
     train.add_argument("--weight-decay", type=float, default=0.01)
     train.add_argument("--warmup-steps", type=non_negative_int, help="LR warmup steps (default: 5%% of the run)")
@@ -126,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-every", type=non_negative_int, default=1000,
                      help="steps between resumable checkpoints (0: only at the end)")
     run.add_argument("--keep-checkpoints", type=positive_int, default=2, help="how many checkpoints to keep")
-    run.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    run_dir = run.add_mutually_exclusive_group()
+    run_dir.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint "
+                         "(a fresh start if there is none)")
+    run_dir.add_argument("--overwrite", action="store_true", help="start over, replacing the run in --output")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return p
 
@@ -151,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     where = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
         return pretrain(options_from_args(args))
-    except (ValueError, OSError, TrainingDiverged) as e:  # bad input: one line, no traceback
+    except (InputError, CorpusError) as e:  # bad input: one line, no traceback
+        print(f"{where}error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:  # the run stopped itself; its last good checkpoint is kept
         print(f"{where}error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from training.errors import InputError
+
 A_START, A_END, B_START, B_END, IS_RANDOM_NEXT = range(5)  # columns of an example table (n, 5) int64
 
 # What a negative pair ("B does not follow A") is: a stretch of another document (BERT's NSP; easy to tell
@@ -140,7 +142,7 @@ def nsp_examples(documents: Documents, max_seq_length: int, short_seq_prob: floa
     """
     pool = random_pool if random_pool is not None else documents
     if len(pool) < 2 and pool is documents:
-        raise ValueError("next-sentence prediction needs at least two documents to draw random "
+        raise InputError("next-sentence prediction needs at least two documents to draw random "
                          f"segments from, but there is {len(pool)}")
     max_tokens = max_seq_length - 3  # room for [CLS], [SEP], [SEP]
     starts = documents.sentence_starts
@@ -206,7 +208,7 @@ def build_examples(sentence_starts: np.ndarray, document_starts: np.ndarray, *, 
     else from the training documents (a slice inside one long book still gets negatives).
     """
     if nsp and len(document_starts) - 1 < 2:
-        raise ValueError("the corpus is a single document, but next-sentence prediction needs at least two "
+        raise InputError("the corpus is a single document, but next-sentence prediction needs at least two "
                          "(separate documents with a blank line), or train without NSP (--no-nsp)")
     # A sentence of at most half an example leaves room for B; without NSP a segment can be one piece.
     max_sentence = (max_seq_length - 3) // 2 if nsp else max_seq_length - 2
@@ -214,7 +216,7 @@ def build_examples(sentence_starts: np.ndarray, document_starts: np.ndarray, *, 
     if not nsp:
         return segment_examples(train, max_seq_length), segment_examples(held_out, max_seq_length)
     if len(train) < 2:
-        raise ValueError("after holding out the evaluation slice, the training part is a single document; "
+        raise InputError("after holding out the evaluation slice, the training part is a single document; "
                          "next-sentence prediction needs two: lower --eval-fraction, add documents, or use --no-nsp")
     rng = random.Random(seed)
     train_examples = nsp_examples(train, max_seq_length, short_seq_prob, rng, negatives=nsp_negatives)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from finetune import tasks
-from finetune.errors import InputError
+from training.errors import InputError
 from finetune.tasks import TASKS, Example, get_task, load_task_data, metric_key, read_tsv_split
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glue"

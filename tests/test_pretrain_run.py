@@ -116,20 +116,20 @@ def test_summary_says_what_the_run_bought(reference_run):
 
 
 def model_at_start(setup, monkeypatch, name: str, *flags: str):
-    """Run one step with `flags`; return the model as the Trainer built it (before any update) and the output."""
-    from pretrain.train import Trainer
+    """Run one step with `flags`; return the model as the job built it (before any update) and the output."""
+    from pretrain.job import PretrainingJob
 
     output = setup["root"] / name
     args = cli_args(setup["corpus"], output, setup["cache"], setup["config"], "--vocab-size", "180",
                     "--max-steps", "1", "--eval-every", "0", "--save-every", "0", *flags)
     built = {}
-    original_init = Trainer.__init__
+    original_init = PretrainingJob.__init__
 
     def spy(self, *a, **k):
         original_init(self, *a, **k)
         built["model"] = copy.deepcopy(self.model)
 
-    monkeypatch.setattr(Trainer, "__init__", spy)
+    monkeypatch.setattr(PretrainingJob, "__init__", spy)
     assert main(args) == 0
     return built["model"], output
 
@@ -148,8 +148,9 @@ def test_dropout_flag_changes_the_run_but_not_the_saved_config(setup, monkeypatc
 
     model, output = model_at_start(setup, monkeypatch, "no-dropout", "--dropout", "0")
     rates = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
-    rates += [m.dropout_prob for m in model.modules() if isinstance(m, SelfAttention)]
+    attention = [m.attention_dropout.p for m in model.modules() if isinstance(m, SelfAttention)]
     assert len(rates) == 2 * 2 + 1 and set(rates) == {0.0}  # 2 layers x (hidden, attention) + embeddings
+    assert attention == [0.0, 0.0]
     saved = json.loads((output / "config.json").read_text())
     assert saved["hidden_dropout_prob"] == 0.1 and saved["attention_probs_dropout_prob"] == 0.1
 
@@ -222,7 +223,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(setup, reference_run):
     from bert import BertForPreTraining
 
     interrupted = BertForPreTraining.from_pretrained(output).state_dict()  # the model as of that step, HF layout
-    saved = torch.load(checkpoints[0] / "state.pt", weights_only=False)["model"]
+    saved = torch.load(checkpoints[0] / "state.pt", weights_only=True)["model"]
     assert all(torch.equal(interrupted[k], saved[k]) for k in saved)
 
 
@@ -239,7 +240,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(setup, reference_run,
     assert len(checkpoints) == 1 and not (output / "model.safetensors").exists()
     step = int(checkpoints[0].name.split("-")[1])
     assert f"at step {step + 1}" in error
-    state = torch.load(checkpoints[0] / "state.pt", weights_only=False)
+    state = torch.load(checkpoints[0] / "state.pt", weights_only=True)
     assert all(torch.isfinite(t).all() for t in state["model"].values())
 
 
@@ -248,7 +249,7 @@ def test_config_smaller_than_vocabulary_is_an_error_before_training(setup, refer
     config.write_text(json.dumps({**TINY, "vocab_size": 100}))
     output = setup["root"] / "small_vocab"
     args = cli_args(setup["corpus"], output, setup["cache"], config, "--vocab", str(reference_run), "--max-steps", "5")
-    assert main(args) == 1
+    assert main(args) == 2
     assert "vocab_size 100, smaller than the vocabulary (180 tokens)" in capsys.readouterr().err
     assert not (output / "checkpoints").exists()
 
@@ -258,7 +259,7 @@ def test_single_document_corpus_needs_no_nsp(setup, reference_run, capsys):
     corpus.write_text(setup["corpus"].read_text().replace("\n\n", "\n"))
     args = cli_args(corpus, setup["root"] / "one_doc", setup["cache"], setup["config"], "--vocab", str(reference_run),
                     "--max-steps", "3", "--eval-every", "3")
-    assert main(args) == 1
+    assert main(args) == 2
     assert "single document" in capsys.readouterr().err
 
     output = setup["root"] / "no_nsp"
@@ -285,11 +286,11 @@ def test_two_processes_equal_one_with_the_same_global_batch(setup, reference_run
     config.write_text(json.dumps({**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
     common = ["--vocab", str(reference_run), "--max-steps", "6", "--eval-every", "6", "--warmup-steps", "2"]
     single, double = setup["root"] / "single", setup["root"] / "double"
-    # the same micro-batches of 2 examples: 4 accumulated in one process, or 2 in each of two processes
+    # a batch of 8 in micro-batches of 2: 4 accumulated in one process, or 2 in each of two processes
     single_args = cli_args(setup["corpus"], single, setup["cache"], config, *common, "--grad-accum", "4")
     double_args = cli_args(setup["corpus"], double, setup["cache"], config, *common, "--grad-accum", "2")
     for args in (single_args, double_args):
-        args[args.index("--batch-size") + 1] = "2"
+        args[args.index("--batch-size") + 1] = "8"
     assert main(single_args) == 0
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]  # = torchrun
     result = subprocess.run([*torchrun, "-m", "pretrain", *double_args], env=subprocess_env(), cwd=REPO,

@@ -2,10 +2,15 @@
 
 Layout: DIR/step-00000100/state.pt. Each checkpoint is written into a temporary folder and renamed into
 place, so a crash (even SIGKILL) mid-write leaves only complete checkpoints behind.
+
+The state is data only (tensors, numbers, strings, lists and dicts of them) and is read with
+`torch.load(weights_only=True)`, which cannot run code: a tampered run folder cannot execute anything.
+A state file of the older, pickled format is refused with one line saying to start over.
 """
 
 from __future__ import annotations
 
+import pickle
 import re
 import shutil
 import tempfile
@@ -15,9 +20,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import InputError
 from .reproducibility import capture_rng_state, restore_rng_state
 
 CHECKPOINT_NAME = re.compile(r"^step-(\d+)$")
+FORMAT = 2  # 1: pickled RNG states (numpy arrays), read only with weights_only=False
+
+
+class CheckpointFormatError(InputError):
+    """A state file this version does not load (an older format, or not a training state)."""
 
 
 @dataclass
@@ -55,6 +66,7 @@ def save_training_checkpoint(directory: str | Path, model: nn.Module, optimizer,
     final = directory / f"step-{state.step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tmp-"))
     torch.save({
+        "format": FORMAT,
         "model": unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -72,7 +84,14 @@ def save_training_checkpoint(directory: str | Path, model: nn.Module, optimizer,
 
 def load_training_checkpoint(path: str | Path, model: nn.Module, optimizer=None, scheduler=None) -> TrainingState:
     """Restore everything `save_training_checkpoint` wrote, RNG states included."""
-    saved = torch.load(Path(path) / "state.pt", map_location="cpu", weights_only=False)
+    file = Path(path) / "state.pt"
+    try:
+        saved = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        saved = None
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise CheckpointFormatError(f"{file}: a training state of an older format, which is not loaded (it could "
+                                    "run code); start the run over (--overwrite)")
     unwrap(model).load_state_dict(saved["model"])
     if optimizer is not None:
         optimizer.load_state_dict(saved["optimizer"])

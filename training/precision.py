@@ -23,11 +23,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import InputError
+
 CHOICES = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class PrecisionError(ValueError):
+class PrecisionError(InputError):
     """A precision this device cannot run (fp16 on a CPU)."""
 
 
