@@ -9,19 +9,25 @@ Everything the user can get wrong is checked before the output directory is touc
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from training import DistributedContext, Precision, PrecisionError, add_precision_flag, choose_precision
+from training import DistributedContext, Precision, add_precision_flag, choose_precision
+from training.engine import TrainingDiverged
 from finetune.checkpoint import build_classifier, resolve_model
 from finetune.data import encode_split
 from training.errors import InputError
 from finetune.tasks import TASKS, TaskData, get_task, load_task_data
 from finetune.train import EncodedTask, Recipe, finetune, print_report
+
+
+RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it is the same one
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,8 +57,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,
                    help="train on a random subset of this size (quick experiments and smoke tests)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace summary.json and the seed-N folders of an earlier run in --output")
+    run_dir = p.add_mutually_exclusive_group()
+    run_dir.add_argument("--resume", action="store_true",
+                         help="continue the run in --output where it stopped (same arguments): finished seeds are "
+                              "reused, an interrupted one continues from its last checkpoint")
+    run_dir.add_argument("--overwrite", action="store_true",
+                         help="replace summary.json and the seed-N folders of an earlier run in --output")
+    p.add_argument("--grad-accum", type=int, default=defaults.grad_accum,
+                   help="micro-batches per optimizer step: --batch-size examples in less memory (default: %(default)s)")
+    p.add_argument("--save-every", type=int, default=defaults.save_every,
+                   help="a resumable checkpoint every N optimizer steps, besides each epoch's end (default: only "
+                        "those)")
     return p.parse_args(argv)
 
 
@@ -67,15 +82,19 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def make_recipe(args: argparse.Namespace, ctx: DistributedContext, precision: str) -> Recipe:
-    recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+    recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
+                    save_every=args.save_every, max_seq_length=args.max_seq_length,
                     warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
                     eval_batch_size=args.eval_batch_size,
                     precision=precision)
-    for name in ("epochs", "batch_size", "eval_batch_size", "max_seq_length"):
+    for name in ("epochs", "batch_size", "grad_accum", "eval_batch_size", "max_seq_length"):
         if getattr(recipe, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(recipe, name)}")
-    if recipe.batch_size < ctx.world_size:
-        raise InputError(f"--batch-size {recipe.batch_size} is smaller than the {ctx.world_size} processes")
+    if recipe.batch_size < ctx.world_size * recipe.grad_accum:
+        raise InputError(f"--batch-size {recipe.batch_size} is smaller than --grad-accum {recipe.grad_accum} x "
+                         f"{ctx.world_size} process(es)")
+    if recipe.save_every < 0:
+        raise InputError(f"--save-every must be 0 or more, got {recipe.save_every}")
     if not recipe.lr > 0 or not 0 <= recipe.warmup_ratio <= 1 or recipe.weight_decay < 0:
         raise InputError("--lr must be positive, --warmup-ratio in [0, 1] and --weight-decay not negative")
     return recipe
@@ -83,25 +102,29 @@ def make_recipe(args: argparse.Namespace, ctx: DistributedContext, precision: st
 
 def choose_machine_precision(requested: str, ctx: DistributedContext) -> Precision:
     """--precision resolved for this device (a forced bf16 where it is emulated warns, on the main process)."""
-    quiet = None if ctx.is_main else (lambda message: None)
-    try:
-        precision = choose_precision(requested, ctx.device, warn=quiet)
-    except PrecisionError as e:
-        raise InputError(str(e)) from None
-    return precision
+    return choose_precision(requested, ctx.device, warn=None if ctx.is_main else (lambda message: None))
 
 
-def check_output_dir(output: Path, overwrite: bool) -> None:
+def check_output_dir(output: Path, overwrite: bool, resume: bool, run: dict) -> None:
+    """--resume continues the same run (run.json must match), --overwrite starts over, and a directory that
+    holds files without either is an error."""
     if output.exists() and not output.is_dir():
         raise InputError(f"--output {output}: exists and is not a directory")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise InputError(f"--output {output} already holds files: pass --overwrite to replace an earlier run, "
-                         "or choose another directory")
+    if resume and (output / RUN_FILE).exists():
+        before = json.loads((output / RUN_FILE).read_text())
+        changed = [f"{key} was {before.get(key)!r}, now {value!r}" for key, value in run.items()
+                   if before.get(key) != value]
+        if changed:
+            raise InputError(f"--resume in {output} with other arguments than its run: " + "; ".join(changed))
+    elif output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise InputError(f"--output {output} already holds files: pass --resume to continue that run, --overwrite "
+                         "to replace it, or choose another directory")
 
 
 def clear_previous_run(output: Path, seeds: list[int]) -> None:
     """With --overwrite: remove only what this run will write (files of ours, never anything else)."""
     (output / "summary.json").unlink(missing_ok=True)
+    (output / RUN_FILE).unlink(missing_ok=True)
     for seed in seeds:
         shutil.rmtree(output / f"seed-{seed}", ignore_errors=True)
 
@@ -125,13 +148,15 @@ def encode_task(tokenizer, task, data: TaskData, max_length: int, show_progress:
     )
 
 
-def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
+def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
     # 1. validate everything (every process, so they all fail alike), writing nothing
     task = get_task(args.task)
     seeds = parse_seeds(args.seeds)
     precision = choose_machine_precision(args.precision, ctx)
     recipe = make_recipe(args, ctx, precision.name)
-    check_output_dir(args.output, args.overwrite)
+    run_record = {"task": task.name, "model": args.model, "seeds": seeds, "data_dir": str(args.data_dir),
+                  "max_train_examples": args.max_train_examples, "recipe": asdict(recipe)}
+    check_output_dir(args.output, args.overwrite, args.resume, run_record)
     source, tokenizer = resolve_model(args.model, args.vocab)
     if recipe.max_seq_length > source.config.max_position_embeddings:
         raise InputError(f"--max-seq-length {recipe.max_seq_length} is longer than the model's "
@@ -150,13 +175,17 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
         if args.overwrite:
             clear_previous_run(args.output, seeds)
         args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / RUN_FILE).write_text(json.dumps(run_record, indent=2) + "\n")
         print(f"{task.name}: {len(data.train)} training examples, "
               + ", ".join(f"{len(split)} {name}" for name, split in data.dev.items())
               + f"; model {args.model}, {ctx.world_size} process(es) on {ctx.device}, "
               + f"precision {recipe.precision}")
-    summary, results = finetune(task, source, tokenizer, encoded, recipe, seeds, args.output, ctx)
+    finished = finetune(task, source, tokenizer, encoded, recipe, seeds, args.output, ctx)
+    if isinstance(finished, int):  # a signal stopped it: the checkpoint is saved, --resume continues
+        return finished
     if ctx.is_main:
-        print_report(task, summary, results, encoded, args.output)
+        print_report(task, *finished, encoded, args.output)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,13 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ctx = DistributedContext.from_env(args.device)
     try:
-        run(args, ctx)
+        return run(args, ctx)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:  # the run stopped itself; its last good checkpoint is kept
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     finally:
         ctx.shutdown()
-    return 0
 
 
 if __name__ == "__main__":

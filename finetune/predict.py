@@ -30,7 +30,7 @@ from finetune.data import EncodedSplit
 from training.errors import InputError
 from finetune.evaluate import predict_logits
 from finetune.train import Recipe
-from training import Precision, PrecisionError, add_precision_flag, choose_precision
+from training import Precision, add_precision_flag, choose_precision
 
 DEFAULT_MAX_LENGTH = Recipe.max_seq_length  # bert-finetune's default --max-seq-length
 
@@ -165,10 +165,7 @@ def run(args: argparse.Namespace) -> None:
     examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
     model_dir = resolve_model_dir(args.model)
     model, tokenizer = load_classifier(model_dir)
-    try:
-        precision = choose_precision(args.precision, torch.device("cpu"))
-    except PrecisionError as e:
-        raise InputError(str(e)) from None
+    precision = choose_precision(args.precision, torch.device("cpu"))
     print(precision.describe(), file=sys.stderr)
     max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
     predictions = predict(model, tokenizer, examples, args.batch_size, max_length, precision)

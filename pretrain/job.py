@@ -218,6 +218,8 @@ class PretrainingJob:
 
     def export(self, interrupted: bool) -> None:
         """The model in HF layout beside the tokenizer, summary.json, and (at the end) the loss plot."""
+        if not self.ctx.is_main:
+            return
         self.model.save_pretrained(self.opts.output)  # usable now (fine-tune it, fill a [MASK]); --resume goes on
         self.write_summary()
         if interrupted:

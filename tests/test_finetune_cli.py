@@ -227,7 +227,7 @@ def test_bad_input_is_one_line_and_overwrites_nothing(overfit_run, workspace, tm
 def test_existing_output_needs_overwrite(workspace, previous_run, capsys):
     before = snapshot(previous_run)
     assert cli.main(finetune_args(workspace, previous_run)) == 2
-    assert "already holds files: pass --overwrite" in capsys.readouterr().err
+    assert "already holds files: pass --resume to continue that run, --overwrite" in capsys.readouterr().err
     assert snapshot(previous_run) == before
 
 

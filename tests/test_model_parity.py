@@ -156,3 +156,25 @@ def test_sinusoidal_position_start_has_the_embedding_std_and_the_sinusoid_patter
     assert torch.allclose(table[0, 0::2], torch.zeros(128)) and torch.allclose(table[0, 1::2], torch.full((128,), scale))
     assert torch.allclose(table[5, 0], torch.tensor(scale * math.sin(5.0)))  # dimension 0: frequency 1
     assert embeddings.position_embeddings.weight.requires_grad  # still learned
+
+
+@pytest.mark.parametrize("head", ["BertForPreTraining", "BertForSequenceClassification"])
+def test_zeroing_every_nn_dropout_in_training_mode_matches_hf(head, tmp_path):
+    """The usual idiom (`m.p = 0` for every nn.Dropout) reaches attention dropout too: in train() mode the
+    loss and every gradient then equal HF's with its dropouts zeroed the same way."""
+    config = {**CONFIGS["tiny"], "attention_probs_dropout_prob": 0.5, "hidden_dropout_prob": 0.5}
+    hf, ours = hf_and_ours(head, config, tmp_path)
+    for model in (hf, ours):
+        model.train()
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+    batch, g = make_batch(config["vocab_size"], 2)
+    labels = labels_for(head, batch, config, g)
+    hf_out, our_out = hf(**batch, **labels), ours(**batch, **labels)
+    assert abs(our_out.loss.item() - hf_out.loss.item()) <= TOL
+    hf_out.loss.backward()
+    our_out.loss.backward()
+    hf_params = dict(hf.named_parameters())
+    for name, param in ours.named_parameters():
+        assert (param.grad - hf_params[hf_name(name)].grad).abs().max() <= TOL, name

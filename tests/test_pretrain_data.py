@@ -8,6 +8,7 @@ import pytest
 from pretrain import cache as cache_module
 from pretrain.batches import SpecialIds, collate, micro_batch_positions
 from pretrain.cache import load_or_build
+from training.errors import InputError
 from tokenizer.corpus import CorpusStats, read_documents, resolve_sources, split_sentences
 from pretrain.examples import (A_END, A_START, B_END, B_START, IS_RANDOM_NEXT, assemble, build_examples,
                                split_held_out, truncated_lengths)
@@ -260,7 +261,7 @@ def test_assembled_pair_has_cls_sep_and_token_types():
 
 def test_single_document_needs_no_nsp():
     sentence_starts, document_starts = synthetic_corpus(n_docs=1)
-    with pytest.raises(ValueError, match="single document.*--no-nsp"):
+    with pytest.raises(InputError, match="single document.*--no-nsp"):
         build_examples(sentence_starts, document_starts, max_seq_length=64, short_seq_prob=0.1, nsp=True,
                        held_out_fraction=0.1, seed=0)
     train, _ = build_examples(sentence_starts, document_starts, max_seq_length=64, short_seq_prob=0.1, nsp=False,

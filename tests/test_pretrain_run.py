@@ -319,3 +319,42 @@ def test_init_from_starts_a_new_run_from_a_pretrained_model(setup, reference_run
     start, after = weights(reference_run), weights(output)
     assert start.keys() == after.keys()
     assert max((start[k] - after[k]).abs().max().item() for k in start) < 1e-6
+
+
+def test_gradient_accumulation_takes_the_same_first_step(setup, reference_run):
+    """--batch-size is examples per optimizer step: 32 in one micro-batch or in 4 of 8, the same update
+    (each loss term weighted by its share of the step's masked tokens / examples)."""
+    runs = {}
+    for accum in ("1", "4"):
+        output = setup["root"] / f"accum-{accum}"
+        args = cli_args(setup["corpus"], output, setup["cache"], setup["config"], "--vocab", str(reference_run),
+                        "--max-steps", "1", "--eval-every", "0", "--grad-accum", accum, "--dropout", "0",
+                        "--warmup-steps", "0")
+        args[args.index("--batch-size") + 1] = "32"
+        assert main(args) == 0
+        runs[accum] = weights(output)
+    start = weights(reference_run)
+    assert max((runs["1"][k] - start[k]).abs().max().item() for k in start) > 1e-3  # a real step from another start
+    assert max((runs["1"][k] - runs["4"][k]).abs().max().item() for k in runs["1"]) < 1e-5  # of an lr-sized step
+
+
+def test_a_run_folder_needs_resume_or_overwrite(setup, reference_run, capsys):
+    output = setup["root"] / "overwritten"
+    args = cli_args(setup["corpus"], output, setup["cache"], setup["config"], "--vocab", str(reference_run),
+                    "--max-steps", "2", "--eval-every", "0")
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err.endswith("already holds a pretraining run: pass --resume to continue it, "
+                                            "--overwrite to start over, or choose another --output\n")
+    assert main([*args, "--overwrite"]) == 0
+    assert [r["step"] for r in metrics(output)] == [1, 2] or metrics(output)[-1]["step"] == 2
+    assert main([*args, "--resume"]) == 0  # finished: resuming changes nothing
+    assert "resumed from" in capsys.readouterr().out
+
+
+def test_batch_that_does_not_split_is_one_line(setup, reference_run, capsys):
+    args = cli_args(setup["corpus"], setup["root"] / "uneven", setup["cache"], setup["config"], "--vocab",
+                    str(reference_run), "--max-steps", "1", "--grad-accum", "3")
+    assert main(args) == 2
+    assert capsys.readouterr().err == "error: --batch-size 16 does not split evenly into --grad-accum 3 x 1 process(es)\n"

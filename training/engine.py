@@ -74,7 +74,8 @@ class TrainingJob(Protocol):
         """Whether to write a resumable checkpoint after `step` steps."""
 
     def export(self, interrupted: bool) -> None:
-        """Write the usable result (HF layout): at the end, or when a signal stopped the run."""
+        """Write the usable result (HF layout): at the end, or when a signal stopped the run. Called on every
+        process (the job may need them all, e.g. to predict); rank 0 writes the files."""
 
     def state_dict(self) -> dict:
         """The job's own resumable state: numbers, strings, lists and dicts of them, tensors."""
@@ -174,8 +175,7 @@ class Engine:
                     self.save_checkpoint()
                 if stats["stop"] and not done:
                     return self.stop_early(stop.received or signal.SIGTERM)
-        if self.ctx.is_main:
-            self.job.export(interrupted=False)
+        self.job.export(interrupted=False)
         return 0
 
     def train_step(self, stop: StopSignal, clock) -> dict:
@@ -243,8 +243,8 @@ class Engine:
     # ------------------------------------------------------------------ endings
 
     def stop_early(self, signum: int) -> int:
+        self.job.export(interrupted=True)
         if self.ctx.is_main:
-            self.job.export(interrupted=True)
             latest = latest_training_checkpoint(self.checkpoint_dir)
             print(f"stopped at step {self.state.step} by {signal.Signals(signum).name}; checkpoint saved to "
                   f"{latest}. Run the same command with --resume to continue.")
