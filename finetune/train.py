@@ -8,6 +8,8 @@ Output directory layout (rank 0 writes everything):
     OUT/seed-N/model/                    the best epoch's model + vocabulary (HF layout)
     OUT/seed-N/dev_predictions.tsv       the best epoch's dev predictions (MNLI: one file per dev split)
     OUT/seed-N/submission/CoLA.tsv       test predictions of the best epoch in GLUE's submission format
+    OUT/seed-N/test_predictions.tsv      ... or, for a test split without a submission format (the user's own
+                                         test file), in the layout of the dev predictions; scored if labelled
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from training import (DistributedContext, MetricsLog, Precision, build_lr_schedu
                       set_seed)
 from finetune.checkpoint import ModelSource, build_classifier, save_classifier
 from finetune.data import EncodedSplit, collate, length_grouped_batches
-from finetune.evaluate import predict_logits, sample_table, score, write_dev_predictions, write_submission
+from finetune.evaluate import predict_logits, sample_table, score, write_predictions, write_submission
 from finetune.tasks import GlueTask, metric_key
 
 
@@ -63,6 +65,7 @@ class SeedResult:
     dev_logits: dict[str, torch.Tensor]  # the best epoch's dev logits, per dev split
     epoch_seconds: list[float]  # training time of each epoch (without evaluation)
     train_seconds: float  # wall time of the whole run: training, evaluation, saving
+    test_metrics: dict[str, float]  # the best epoch's scores on labelled test splits ("test_accuracy"); often none
 
 
 def finetune(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask, recipe: Recipe,
@@ -111,11 +114,12 @@ def train_seed(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask
 
     best_epoch, best_metrics, best_logits, best_weights = best
     model.load_state_dict(best_weights)
-    write_test_predictions(task, model, data.test, tokenizer.pad_token_id, recipe, ctx, out)
+    test_metrics = write_test_predictions(task, model, data.test, tokenizer.pad_token_id, recipe, ctx, out)
     if ctx.is_main:
         dev_keys = [metric_key(task, split, m) for split in task.dev_splits for m in task.metrics]
         plot_metrics(out / "metrics.jsonl", out / "metrics.png", {"training loss": ["loss"], "dev": dev_keys})
-    return SeedResult(seed, best_epoch, best_metrics, best_logits, epoch_seconds, time.perf_counter() - started)
+    return SeedResult(seed, best_epoch, best_metrics, best_logits, epoch_seconds, time.perf_counter() - started,
+                      test_metrics)
 
 
 def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_token_id: int, recipe: Recipe,
@@ -179,19 +183,26 @@ def evaluate_dev(task: GlueTask, model, dev: dict[str, EncodedSplit], pad_token_
 def save_best(task: GlueTask, model, tokenizer, dev: dict[str, EncodedSplit], dev_logits: dict, out: Path) -> None:
     save_classifier(model, tokenizer, out / "model")
     for name, split in dev.items():
-        write_dev_predictions(out / f"{name}_predictions.tsv", task, split, dev_logits[name])
+        write_predictions(out / f"{name}_predictions.tsv", task, split, dev_logits[name])
 
 
 def write_test_predictions(task: GlueTask, model, test: dict[str, EncodedSplit], pad_token_id: int, recipe: Recipe,
-                           ctx: DistributedContext, out: Path) -> None:
+                           ctx: DistributedContext, out: Path) -> dict[str, float]:
+    """Predict every test split; returns the scores of the labelled ones, named "<split>_<metric>"."""
+    metrics = {}
     for split in task.test_splits:
         if split.name not in test:
             continue
         logits = predict_logits(model, test[split.name], recipe.eval_batch_size, pad_token_id, ctx,
                                 recipe_precision(recipe, ctx))
-        if ctx.is_main:
+        if test[split.name].labels is not None:
+            metrics |= {f"{split.name}_{name}": v for name, v in score(task, test[split.name], logits).items()}
+        if ctx.is_main and split.submission is not None:
             (out / "submission").mkdir(parents=True, exist_ok=True)
             write_submission(out / "submission" / split.submission, task, test[split.name], logits)
+        elif ctx.is_main:
+            write_predictions(out / f"{split.name}_predictions.tsv", task, test[split.name], logits)
+    return metrics
 
 
 # ------------------------------------------------------------------ summary
@@ -201,12 +212,12 @@ def make_summary(task: GlueTask, source: ModelSource, recipe: Recipe, results: l
     metric_names = list(results[0].metrics)
     best = max(results, key=lambda r: r.metrics[task.main_metric])
     all_epochs = [s for r in results for s in r.epoch_seconds]
-    return {
+    summary = {
         "task": task.name,
         "model": source.name,
         "main_metric": task.main_metric,
         "median": {name: statistics.median(r.metrics[name] for r in results) for name in metric_names},
-        "seeds": [{"seed": r.seed, "best_epoch": r.best_epoch, **r.metrics,
+        "seeds": [{"seed": r.seed, "best_epoch": r.best_epoch, **r.metrics, **r.test_metrics,
                    "train_seconds": round(r.train_seconds, 2)} for r in results],
         "best_seed": best.seed,
         "best_model": f"seed-{best.seed}/model",
@@ -215,6 +226,10 @@ def make_summary(task: GlueTask, source: ModelSource, recipe: Recipe, results: l
         "precision": recipe.precision,
         "recipe": asdict(recipe),
     }
+    if results[0].test_metrics:  # a labelled test file: its scores too, never used to choose anything
+        summary["test_median"] = {name: statistics.median(r.test_metrics[name] for r in results)
+                                  for name in results[0].test_metrics}
+    return summary
 
 
 def print_report(task: GlueTask, summary: dict, results: list[SeedResult], data: EncodedTask,
@@ -223,6 +238,8 @@ def print_report(task: GlueTask, summary: dict, results: list[SeedResult], data:
     several = len(results) > 1
     print(f"\n{task.name} dev{' (median of %d seeds)' % len(results) if several else ''}: "
           + ", ".join(f"{k} {v:.4f}" for k, v in summary["median"].items()))
+    if "test_median" in summary:
+        print("test (the best epoch on dev): " + ", ".join(f"{k} {v:.4f}" for k, v in summary["test_median"].items()))
     for row in summary["seeds"] if several else []:
         scores = ", ".join(f"{k} {row[k]:.4f}" for k in summary["median"])
         print(f"  seed {row['seed']}: {scores} (best epoch {row['best_epoch']}, {row['train_seconds']:.0f}s)")
