@@ -126,7 +126,8 @@ def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"{name}: a preset name (random weights of that size), not a checkpoint")
     looks_like_hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name) and not name.startswith(".")
     if local.exists() or not looks_like_hub_id:
-        raise FileNotFoundError(f"{name}: not a checkpoint directory")
+        what = "a file" if local.exists() else "no such directory, and not a Hugging Face Hub model id"
+        raise FileNotFoundError(f"{name}: not a checkpoint directory ({what})")
     return download_from_hub(name)
 
 

@@ -57,8 +57,8 @@ def resolve_model(model: str, vocab: str | None) -> tuple[ModelSource, WordPiece
     """Check `--model` and `--vocab` and return the model's source and its tokenizer.
 
     Everything that can be wrong is caught here, before anything is written: a name that is neither a
-    checkpoint directory, a preset nor a Hub model (cached, or downloadable), a checkpoint without a vocabulary, a vocabulary whose size differs from
-    the checkpoint's embedding table.
+    checkpoint directory, a preset nor a Hub model (cached, or downloadable), a checkpoint without a
+    vocabulary, a vocabulary whose size differs from the checkpoint's embedding table.
     """
     if model in PRESETS and not Path(model).is_dir():  # a local directory of that name wins
         if vocab is None:

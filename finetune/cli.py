@@ -1,4 +1,4 @@
-"""`bert-finetune`: fine-tune a BERT checkpoint (or a randomly initialised preset) on a GLUE task or your own files.
+"""`bert-finetune`: fine-tune a BERT checkpoint (or a random preset) on a GLUE task or on your own files.
 
     bert-finetune --task cola --model runs/pretrain/final --output runs/cola --data-dir ../shared/data/glue
     torchrun --nproc-per-node 4 -m finetune --task mrpc --model DIR --output runs/mrpc --seeds 1,2,3
