@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from bert import BertConfig, BertForPreTraining, BertForSequenceClassification
 from finetune import cli, predict
-from finetune.checkpoint import load_tokenizer, resolve_model
+from finetune.checkpoint import resolve_model
 from pretrain import cli as pretrain_cli
 
 REPO = Path(__file__).resolve().parents[1]
