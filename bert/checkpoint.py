@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .config import BertConfig
+from .config import PRESETS, BertConfig
 
 logger = logging.getLogger("bert")
 
@@ -69,6 +69,8 @@ DISTILBERT_NAMES = {
 }
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# What is fetched of a Hub model: the config, the weights (either format) and the vocabulary.
+HUB_FILES = ("config.json", *WEIGHT_FILES, "vocab.txt", "tokenizer.json", "tokenizer_config.json")
 
 
 @dataclass(frozen=True)
@@ -107,21 +109,47 @@ def normalise_legacy_name(key: str) -> str:
 
 
 def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
-    """A local directory, or a HF Hub model id (e.g. 'bert-base-uncased') downloaded to the local cache."""
+    """The checkpoint directory a model name stands for: a local directory if there is one, else a Hugging
+    Face Hub model id ('bert-base-uncased', 'google/bert_uncased_L-4_H-256_A-4').
+
+    A Hub model is downloaded once into the usual HF cache ($HF_HUB_CACHE, by default
+    ~/.cache/huggingface/hub) and read from there afterwards, with the network off too (HF_HUB_OFFLINE=1).
+    A preset name (`tiny`, `mini`, ...) stands for random weights of that size, not for a checkpoint: the
+    commands that take presets look for one first (a local directory of the same name still wins).
+    Every way of failing is a FileNotFoundError of one line.
+    """
     local = Path(path)
     if local.is_dir():
         return local
-    looks_like_hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", str(path)) and not str(path).startswith(".")
+    name = str(path)
+    if name in PRESETS:
+        raise FileNotFoundError(f"{name}: a preset name (random weights of that size), not a checkpoint")
+    looks_like_hub_id = re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name) and not name.startswith(".")
     if local.exists() or not looks_like_hub_id:
-        raise FileNotFoundError(f"{path}: not a checkpoint directory")
+        what = "a file" if local.exists() else "no such directory, and not a Hugging Face Hub model id"
+        raise FileNotFoundError(f"{name}: not a checkpoint directory ({what})")
+    return download_from_hub(name)
+
+
+def download_from_hub(model_id: str) -> Path:
+    """The snapshot directory of a Hub model in the HF cache, fetching only the files a checkpoint needs."""
+    from huggingface_hub import constants, snapshot_download  # imported here: local checkpoints never need it
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     try:
-        from huggingface_hub import snapshot_download
-        return Path(snapshot_download(str(path), allow_patterns=[
-            "config.json", "model.safetensors", "pytorch_model.bin", "vocab.txt", "tokenizer.json",
-            "tokenizer_config.json"]))
-    except Exception as e:  # network, auth, or unknown repo: one clear line
-        raise FileNotFoundError(f"{path}: no such local directory, and downloading it from the HF Hub "
-                                f"failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        return Path(snapshot_download(model_id, allow_patterns=list(HUB_FILES)))
+    except LocalEntryNotFoundError:
+        if not constants.HF_HUB_OFFLINE:
+            raise FileNotFoundError(f"{model_id}: no such local directory; as a Hugging Face Hub model id it is "
+                                    f"not in the cache ({constants.HF_HUB_CACHE}) and the Hub could not be "
+                                    "reached") from None
+        raise FileNotFoundError(f"{model_id}: no such local directory; as a Hugging Face Hub model id it is not "
+                                f"in the cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE is set: download "
+                                "it once with the network on") from None
+    except Exception as e:  # unknown repository, gated, authentication, a broken cache: one clear line
+        reason = str(e).splitlines()[0] if str(e) else ""
+        raise FileNotFoundError(f"{model_id}: no such local directory, and fetching it from the Hugging Face "
+                                f"Hub failed ({type(e).__name__}: {reason})") from None
 
 
 def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:

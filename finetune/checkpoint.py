@@ -1,9 +1,11 @@
 """Where a classifier comes from and where it goes.
 
-`--model` is either a checkpoint directory in HF layout (one of ours from `bert-pretrain`, a fine-tuned
-one, or any HF BERT or DistilBERT directory) or a preset name (`mini`, `base`, ...) for random BERT
-weights: the no-pretraining baseline. The tokenizer is the checkpoint's own vocabulary (its vocab.txt)
-unless `--vocab` names another; a preset has no vocabulary, so it needs `--vocab`.
+`--model` is, in this order: a checkpoint directory in HF layout (one of ours from `bert-pretrain`, a
+fine-tuned one, or any HF BERT or DistilBERT directory); a preset name (`mini`, `base`, ...) for random BERT
+weights, the no-pretraining baseline; or a Hugging Face Hub model id (`bert-base-uncased`), fetched into the
+HF cache by bert.checkpoint.resolve_checkpoint_dir, the one resolver of every command. The tokenizer is the
+checkpoint's own vocabulary (its vocab.txt) unless `--vocab` names another; a preset has no vocabulary, so it
+needs `--vocab`.
 
 The checkpoint's config.json says which family it is (`model_type`), and so which classifier
 fine-tunes it (CLASSIFIERS). A fine-tuned model is saved as config.json + model.safetensors + the
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bert import PRESETS, BertConfig, BertForSequenceClassification, DistilBertForSequenceClassification, read_config
+from bert.checkpoint import resolve_checkpoint_dir
 from training.errors import InputError
 from finetune.tasks import GlueTask
 from tokenizer import WordPieceTokenizer
@@ -53,15 +56,11 @@ def load_tokenizer(path: str | Path) -> WordPieceTokenizer:
 def resolve_model(model: str, vocab: str | None) -> tuple[ModelSource, WordPieceTokenizer]:
     """Check `--model` and `--vocab` and return the model's source and its tokenizer.
 
-    Everything that can be wrong is caught here, before anything is written: a path that is neither a
-    checkpoint nor a preset, a checkpoint without a vocabulary, a vocabulary whose size differs from
-    the checkpoint's embedding table.
+    Everything that can be wrong is caught here, before anything is written: a name that is neither a
+    checkpoint directory, a preset nor a Hub model (cached, or downloadable), a checkpoint without a
+    vocabulary, a vocabulary whose size differs from the checkpoint's embedding table.
     """
-    path = Path(model)
-    if path.is_dir():
-        source = ModelSource(model, path, _read_checkpoint_config(path))
-        tokenizer = load_tokenizer(vocab if vocab is not None else path)
-    elif model in PRESETS:
+    if model in PRESETS and not Path(model).is_dir():  # a local directory of that name wins
         if vocab is None:
             raise InputError(f"--model {model} is a preset with random weights and no vocabulary: pass --vocab "
                              "PATH (a vocab.txt, or a directory holding one, e.g. from bert-tokenizer)")
@@ -69,12 +68,21 @@ def resolve_model(model: str, vocab: str | None) -> tuple[ModelSource, WordPiece
         config = BertConfig.from_preset(model, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id)
         source = ModelSource(model, None, config)
     else:
-        raise InputError(f"--model {model}: no such checkpoint directory, and not a preset "
-                         f"({', '.join(PRESETS)})")
+        path = find_checkpoint(model)
+        source = ModelSource(model, path, _read_checkpoint_config(path))
+        tokenizer = load_tokenizer(vocab if vocab is not None else path)
     if source.config.vocab_size != tokenizer.vocab_size:
         raise InputError(f"{model}: the checkpoint has {source.config.vocab_size} word embeddings but the "
                          f"vocabulary has {tokenizer.vocab_size} entries: they must come from the same vocabulary")
     return source, tokenizer
+
+
+def find_checkpoint(model: str) -> Path:
+    """--model as a checkpoint directory: a local one, or a Hugging Face Hub id fetched into the HF cache."""
+    try:
+        return resolve_checkpoint_dir(model)
+    except FileNotFoundError as e:
+        raise InputError(f"--model {e}") from None
 
 
 def _read_checkpoint_config(directory: Path) -> BertConfig:

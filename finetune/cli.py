@@ -1,7 +1,9 @@
-"""`bert-finetune`: fine-tune a BERT checkpoint (or a randomly initialised preset) on a GLUE task.
+"""`bert-finetune`: fine-tune a BERT checkpoint (or a random preset) on a GLUE task or on your own files.
 
     bert-finetune --task cola --model runs/pretrain/final --output runs/cola --data-dir ../shared/data/glue
     torchrun --nproc-per-node 4 -m finetune --task mrpc --model DIR --output runs/mrpc --seeds 1,2,3
+    bert-finetune --train-file train.csv --validation-file dev.csv --text-columns review --label-column stars \
+                  --model bert-base-uncased --output runs/reviews
 
 Everything the user can get wrong is checked before the output directory is touched.
 """
@@ -18,12 +20,14 @@ from pathlib import Path
 
 import torch
 
-from training import DistributedContext, Precision, add_precision_flag, choose_precision
-from training.engine import TrainingDiverged
+from bert import PRESETS
 from finetune.checkpoint import build_classifier, resolve_model
 from finetune.data import encode_split
+from finetune.file_task import add_file_task_flags, load_file_task
+from finetune.tasks import TASKS, GlueTask, TaskData, get_task, load_task_data
+from training import DistributedContext, Precision, add_precision_flag, choose_precision
+from training.engine import TrainingDiverged
 from training.errors import InputError
-from finetune.tasks import TASKS, TaskData, get_task, load_task_data
 from finetune.train import EncodedTask, Recipe, finetune, print_report
 
 
@@ -33,10 +37,11 @@ RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it i
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="bert-finetune", description=__doc__.split("\n")[0])
-    p.add_argument("--task", required=True, help=f"GLUE task: {', '.join(TASKS)}")
+    p.add_argument("--task", help=f"GLUE task: {', '.join(TASKS)}; leave it out to fine-tune on --train-file")
     p.add_argument("--model", required=True,
-                   help="checkpoint directory in HF layout (ours, or any HF BERT or DistilBERT), or a preset name "
-                        "(tiny, mini, small, medium, base, large) for random weights")
+                   help="checkpoint directory in HF layout (ours, or any HF BERT or DistilBERT); else a preset name "
+                        f"for random weights ({', '.join(PRESETS)}); else a Hugging Face Hub model id "
+                        "(bert-base-uncased), downloaded once to the HF cache and read from there offline")
     p.add_argument("--output", required=True, type=Path, help="directory for the model, predictions and metrics")
     p.add_argument("--data-dir", type=Path,
                    help="folder in the GLUE TSV layout (CoLA/train.tsv, ...); default: nyu-mll/glue from the HF Hub")
@@ -53,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fraction of the steps spent warming the learning rate up from 0 (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
     p.add_argument("--seeds", default="42", help="comma-separated seeds, one run each; the median is reported (default: %(default)s)")
+    add_file_task_flags(add_data_file_flags(p))
     add_precision_flag(p)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,
@@ -69,6 +75,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a resumable checkpoint every N optimizer steps, besides each epoch's end (default: only "
                         "those)")
     return p.parse_args(argv)
+
+
+def add_data_file_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """--train-file, --validation-file, --test-file: every task read from the user's own files takes these
+    three. Returns their group, for the flags of one kind of task (which columns, which labels)."""
+    files = parser.add_argument_group(
+        "your own data files", "instead of --task: a sentence or sentence-pair task from CSV (RFC 4180), TSV or "
+        "JSON lines (.jsonl/.json, one object per line) files with a header of column names")
+    files.add_argument("--train-file", type=Path, metavar="FILE", help="the training examples")
+    files.add_argument("--validation-file", type=Path, metavar="FILE",
+                       help="the dev examples: scored every epoch, the best epoch is kept")
+    files.add_argument("--test-file", type=Path, metavar="FILE",
+                       help="predicted by the best model (test_predictions.tsv); scored too if it has labels")
+    return files
+
+
+def load_data(args: argparse.Namespace) -> tuple[GlueTask, TaskData]:
+    """The task and its examples: GLUE's (--task, from --data-dir or the Hub), or the user's own files."""
+    given_files = [f"--{name.replace('_', '-')}" for name in ("train_file", "validation_file", "test_file")
+                   if getattr(args, name) is not None]
+    if args.task is None and args.train_file is None:
+        raise InputError("give --task (a GLUE task) or --train-file and --validation-file (your own data)")
+    if args.task is not None and given_files:
+        raise InputError(f"--task {args.task} reads GLUE's files; leave --task out to fine-tune on {given_files[0]}")
+    if args.task is None and args.data_dir is not None:
+        raise InputError("--data-dir is GLUE's folder, for --task; --train-file needs no --data-dir")
+    if args.task is None:
+        return load_file_task(args)
+    task = get_task(args.task)
+    return task, load_task_data(task, args.data_dir)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -150,18 +186,18 @@ def encode_task(tokenizer, task, data: TaskData, max_length: int, show_progress:
 
 def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
     # 1. validate everything (every process, so they all fail alike), writing nothing
-    task = get_task(args.task)
     seeds = parse_seeds(args.seeds)
     precision = choose_machine_precision(args.precision, ctx)
     recipe = make_recipe(args, ctx, precision.name)
-    run_record = {"task": task.name, "model": args.model, "seeds": seeds, "data_dir": str(args.data_dir),
-                  "max_train_examples": args.max_train_examples, "recipe": asdict(recipe)}
+    run_record = {**{k: v if isinstance(v, (int, float, str, type(None))) else str(v)
+                     for k, v in vars(args).items() if k not in ("resume", "overwrite", "precision", "output")},
+                  "recipe": asdict(recipe)}  # everything the run depends on, the precision as chosen
     check_output_dir(args.output, args.overwrite, args.resume, run_record)
     source, tokenizer = resolve_model(args.model, args.vocab)
     if recipe.max_seq_length > source.config.max_position_embeddings:
         raise InputError(f"--max-seq-length {recipe.max_seq_length} is longer than the model's "
                          f"{source.config.max_position_embeddings} positions")
-    data = load_task_data(task, args.data_dir)
+    task, data = load_data(args)
     subsample(data, args.max_train_examples)
     if not data.train:
         raise InputError(f"{task.name}: the training split is empty")

@@ -75,14 +75,17 @@ def _write_tsv(path: Path, rows: list[list[str]]) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def write_dev_predictions(path: Path, task: GlueTask, split: EncodedSplit, logits: torch.Tensor) -> None:
-    """TSV: index, sentence(s), true label, predicted label, probability of the predicted label."""
+def write_predictions(path: Path, task: GlueTask, split: EncodedSplit, logits: torch.Tensor) -> None:
+    """TSV: index, sentence(s), true label (if the split has labels), predicted label, probability of the
+    predicted label."""
     predictions, probabilities = decide(task, logits)
-    header = ["index", *task.hub_text_columns, "label", "prediction"] + ([] if task.is_regression else ["probability"])
-    rows = [header]
+    labelled = split.labels is not None
+    header = ["index", *task.hub_text_columns] + (["label"] if labelled else []) + ["prediction"]
+    rows = [header + ([] if task.is_regression else ["probability"])]
     for i, example in enumerate(split.examples):
         texts = [_clean(example.text_a)] + ([_clean(example.text_b)] if task.is_pair else [])
-        row = [example.index, *texts, _label_text(task, example.label), _label_text(task, predictions[i])]
+        truth = [_label_text(task, example.label)] if labelled else []
+        row = [example.index, *texts, *truth, _label_text(task, predictions[i])]
         if probabilities is not None:
             row.append(f"{probabilities[i, predictions[i]].item():.4f}")
         rows.append(row)

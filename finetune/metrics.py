@@ -36,6 +36,19 @@ def f1(predictions: Sequence[int], labels: Sequence[int]) -> float:
     return 2 * tp / denominator if denominator else 0.0
 
 
+def macro_f1(predictions: Sequence[int], labels: Sequence[int]) -> float:
+    """The mean over classes of each class's F1 (that class against all others), so a rare class counts as
+    much as a common one. Classes in neither the labels nor the predictions are left out, as scikit-learn's
+    f1_score(average="macro") leaves them out."""
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    scores = []
+    for c in np.union1d(predictions, labels):
+        predicted, true = predictions == c, labels == c
+        tp, fp, fn = int((predicted & true).sum()), int((predicted & ~true).sum()), int((~predicted & true).sum())
+        scores.append(2 * tp / (2 * tp + fp + fn))  # never 0 / 0: c is a label or a prediction somewhere
+    return float(np.mean(scores)) if scores else 0.0
+
+
 def matthews_corrcoef(predictions: Sequence[int], labels: Sequence[int]) -> float:
     """Matthews correlation coefficient (CoLA's metric) for binary labels:
 
@@ -82,6 +95,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 METRICS = {
     "accuracy": accuracy,
     "f1": f1,
+    "macro_f1": macro_f1,
     "mcc": matthews_corrcoef,
     "pearson": pearson,
     "spearman": spearman,

@@ -4,8 +4,9 @@
     bert-predict --model runs/mrpc/seed-1/model "He left early." "He did not stay long."
     bert-predict --model runs/mrpc --input pairs.tsv --output predictions.tsv
 
---model is a model directory (config.json, model.safetensors, vocab.txt; BERT or DistilBERT) or a
-`bert-finetune` output directory, whose best model (summary.json's best_model) is used. Texts are cut to the
+--model is a model directory (config.json, model.safetensors, vocab.txt; BERT or DistilBERT), a
+`bert-finetune` output directory, whose best model (summary.json's best_model) is used, or a Hugging Face Hub
+id of a fine-tuned classifier (fetched into the HF cache; read from there offline). Texts are cut to the
 length the model was fine-tuned with, as recorded in that summary.json (128 where no summary is found;
 --max-seq-length).
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 from bert.checkpoint import atomic_write
-from finetune.checkpoint import load_classifier
+from finetune.checkpoint import find_checkpoint, load_classifier
 from finetune.data import EncodedSplit
 from training.errors import InputError
 from finetune.evaluate import predict_logits
@@ -47,7 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bert-predict", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.split("\n")[2:]))
-    p.add_argument("--model", required=True, type=Path, help="model directory or bert-finetune output directory")
+    p.add_argument("--model", required=True,
+                   help="model directory, bert-finetune output directory, or Hugging Face Hub model id")
     p.add_argument("texts", nargs="*", metavar="TEXT", help='a sentence, or a sentence pair: "first" "second"')
     p.add_argument("--input", type=Path, help="predict every line of a .tsv or .jsonl file")
     p.add_argument("--output", type=Path, help="where --input's predictions go (default: stdout)")
@@ -163,7 +165,7 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
 
 def run(args: argparse.Namespace) -> None:
     examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
-    model_dir = resolve_model_dir(args.model)
+    model_dir = resolve_model_dir(find_checkpoint(args.model))
     model, tokenizer = load_classifier(model_dir)
     precision = choose_precision(args.precision, torch.device("cpu"))
     print(precision.describe(), file=sys.stderr)

@@ -19,6 +19,8 @@ Output directory layout (rank 0 writes everything):
     OUT/seed-N/model/                    the best epoch's model + vocabulary (HF layout)
     OUT/seed-N/dev_predictions.tsv       the best epoch's dev predictions (MNLI: one file per dev split)
     OUT/seed-N/submission/CoLA.tsv       test predictions of the best epoch in GLUE's submission format
+    OUT/seed-N/test_predictions.tsv      ... or, for a test split without a submission format (the user's own
+                                         test file), in the layout of the dev predictions; scored if labelled
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from tqdm import tqdm
 from bert.checkpoint import atomic_write
 from finetune.checkpoint import ModelSource, build_classifier, load_classifier, save_classifier
 from finetune.data import EncodedSplit, collate, length_grouped_batches
-from finetune.evaluate import predict_logits, sample_table, score, write_dev_predictions, write_submission
+from finetune.evaluate import predict_logits, sample_table, score, write_predictions, write_submission
 from finetune.tasks import GlueTask, metric_key
 from training import (DistributedContext, MetricsLog, Precision, build_lr_schedule, build_optimizer, plot_metrics,
                       set_seed)
@@ -79,6 +81,7 @@ class SeedResult:
     dev_logits: dict[str, torch.Tensor]  # the best epoch's dev logits, per dev split
     epoch_seconds: list[float]  # training time of each epoch (without evaluation)
     train_seconds: float  # wall time of the whole run: training, evaluation, saving
+    test_metrics: dict[str, float]  # the best epoch's scores on labelled test splits ("test_accuracy"); often none
 
     def to_json(self) -> dict:
         return {**asdict(self), "dev_logits": {k: v.tolist() for k, v in self.dev_logits.items()}}
@@ -253,14 +256,14 @@ class FineTuningJob:
         self.tick()
         self.ctx.barrier()  # rank 0 has written the best model
         best_model, _ = load_classifier(self.out / "model")
-        write_test_predictions(self.task, best_model.to(self.ctx.device), self.data.test, self.tokenizer.pad_token_id,
-                               self.recipe, self.ctx, self.out)
+        test_metrics = write_test_predictions(self.task, best_model.to(self.ctx.device), self.data.test,
+                                              self.tokenizer.pad_token_id, self.recipe, self.ctx, self.out)
         dev_keys = [metric_key(self.task, split, m) for split in self.task.dev_splits for m in self.task.metrics]
         if self.ctx.is_main:
             plot_metrics(self.out / "metrics.jsonl", self.out / "metrics.png",
                          {"training loss": ["loss"], "dev": dev_keys})
         self.result = SeedResult(self.seed, self.best["epoch"], self.best["metrics"], self.best["dev_logits"],
-                                 self.epoch_seconds, self.seconds["run"])
+                                 self.epoch_seconds, self.seconds["run"], test_metrics)
         if self.ctx.is_main:
             write_json(self.out / "result.json", self.result.to_json())
             shutil.rmtree(self.out / "checkpoints", ignore_errors=True)  # the seed is done: result.json says so
@@ -285,19 +288,26 @@ def evaluate_dev(task: GlueTask, model, dev: dict[str, EncodedSplit], pad_token_
 def save_best(task: GlueTask, model, tokenizer, dev: dict[str, EncodedSplit], dev_logits: dict, out: Path) -> None:
     save_classifier(model, tokenizer, out / "model")
     for name, split in dev.items():
-        write_dev_predictions(out / f"{name}_predictions.tsv", task, split, dev_logits[name])
+        write_predictions(out / f"{name}_predictions.tsv", task, split, dev_logits[name])
 
 
 def write_test_predictions(task: GlueTask, model, test: dict[str, EncodedSplit], pad_token_id: int, recipe: Recipe,
-                           ctx: DistributedContext, out: Path) -> None:
+                           ctx: DistributedContext, out: Path) -> dict[str, float]:
+    """Predict every test split; returns the scores of the labelled ones, named "<split>_<metric>"."""
+    metrics = {}
     for split in task.test_splits:
         if split.name not in test:
             continue
         logits = predict_logits(model, test[split.name], recipe.eval_batch_size, pad_token_id, ctx,
                                 recipe_precision(recipe, ctx))
-        if ctx.is_main:
+        if test[split.name].labels is not None:
+            metrics |= {f"{split.name}_{name}": v for name, v in score(task, test[split.name], logits).items()}
+        if ctx.is_main and split.submission is not None:
             (out / "submission").mkdir(parents=True, exist_ok=True)
             write_submission(out / "submission" / split.submission, task, test[split.name], logits)
+        elif ctx.is_main:
+            write_predictions(out / f"{split.name}_predictions.tsv", task, test[split.name], logits)
+    return metrics
 
 
 # ------------------------------------------------------------------ summary
@@ -307,12 +317,12 @@ def make_summary(task: GlueTask, source: ModelSource, recipe: Recipe, results: l
     metric_names = list(results[0].metrics)
     best = max(results, key=lambda r: r.metrics[task.main_metric])
     all_epochs = [s for r in results for s in r.epoch_seconds]
-    return {
+    summary = {
         "task": task.name,
         "model": source.name,
         "main_metric": task.main_metric,
         "median": {name: statistics.median(r.metrics[name] for r in results) for name in metric_names},
-        "seeds": [{"seed": r.seed, "best_epoch": r.best_epoch, **r.metrics,
+        "seeds": [{"seed": r.seed, "best_epoch": r.best_epoch, **r.metrics, **r.test_metrics,
                    "train_seconds": round(r.train_seconds, 2)} for r in results],
         "best_seed": best.seed,
         "best_model": f"seed-{best.seed}/model",
@@ -321,6 +331,10 @@ def make_summary(task: GlueTask, source: ModelSource, recipe: Recipe, results: l
         "precision": recipe.precision,
         "recipe": asdict(recipe),
     }
+    if results[0].test_metrics:  # a labelled test file: its scores too, never used to choose anything
+        summary["test_median"] = {name: statistics.median(r.test_metrics[name] for r in results)
+                                  for name in results[0].test_metrics}
+    return summary
 
 
 def print_report(task: GlueTask, summary: dict, results: list[SeedResult], data: EncodedTask,
@@ -329,6 +343,8 @@ def print_report(task: GlueTask, summary: dict, results: list[SeedResult], data:
     several = len(results) > 1
     print(f"\n{task.name} dev{' (median of %d seeds)' % len(results) if several else ''}: "
           + ", ".join(f"{k} {v:.4f}" for k, v in summary["median"].items()))
+    if "test_median" in summary:
+        print("test (the best epoch on dev): " + ", ".join(f"{k} {v:.4f}" for k, v in summary["test_median"].items()))
     for row in summary["seeds"] if several else []:
         scores = ", ".join(f"{k} {row[k]:.4f}" for k in summary["median"])
         print(f"  seed {row['seed']}: {scores} (best epoch {row['best_epoch']}, {row['train_seconds']:.0f}s)")

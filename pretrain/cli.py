@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from bert.checkpoint import resolve_checkpoint_dir
 from bert.config import PRESETS
 from tokenizer.cli import add_corpus_dataset_flags
 from training import add_precision_flag, parse_duration
@@ -99,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dropout", type=probability, help="dropout while pretraining, hidden and attention "
                        "(default: the config's, 0.1; 0 learns faster in short runs); config.json keeps the config's "
                        "value for fine-tuning")
-    model.add_argument("--init-from", type=Path, metavar="DIR",
-                       help="start from a pretrained model (HF layout: config.json, weights, vocab.txt), e.g. a "
-                            "second phase with NSP after an MLM-only run; its config replaces --preset and its "
-                            "vocabulary is the default --vocab")
+    model.add_argument("--init-from", metavar="MODEL",
+                       help="start from a pretrained model: a directory in HF layout (config.json, weights, "
+                            "vocab.txt) or a Hugging Face Hub id (fetched into the HF cache), e.g. a second phase "
+                            "with NSP after an MLM-only run; its config replaces --preset and its vocabulary is "
+                            "the default --vocab")
     model.add_argument("--config", dest="config_file", type=Path,
                        help="JSON file of BertConfig fields that override the preset (vocab_size defaults to "
                             "the vocabulary's size)")
@@ -143,8 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> PretrainOptions:
+    """The options of a run; --init-from becomes the checkpoint directory it names (a local folder, or a Hub id
+    from the cache or downloaded)."""
     values = vars(args).copy()
     values["lowercase"] = not values.pop("cased")
+    if args.init_from is not None:
+        try:
+            values["init_from"] = resolve_checkpoint_dir(args.init_from)
+        except FileNotFoundError as e:
+            raise InputError(f"--init-from {e}") from None
     return PretrainOptions(**values)
 
 

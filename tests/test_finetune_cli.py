@@ -203,7 +203,8 @@ BAD_INPUTS = {
     "preset without vocabulary": (lambda args, ws, tmp: drop_option(args, "--vocab"),
                                   r"error: --model tiny is a preset with random weights and no vocabulary: .*"),
     "no such model": (lambda args, ws, tmp: set_option(args, "--model", str(tmp / "nowhere")),
-                      r"error: --model .*nowhere: no such checkpoint directory, and not a preset .*"),
+                      r"error: --model .*nowhere: not a checkpoint directory \(no such directory, and not a Hugging Face "
+                      r"Hub model id\)"),
     "vocabulary mismatch": (mismatched_vocab,
                             r"error: .*model: the checkpoint has \d+ word embeddings but the vocabulary has \d+ .*"),
     "bad seeds": (lambda args, ws, tmp: args.extend(["--seeds", "1,x"]),
@@ -284,7 +285,7 @@ def test_predict_bad_input_file(overfit_run, tmp_path, capsys):
     assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 2
     assert re.fullmatch(r"error: .*in.jsonl:2: not valid JSON.*\n", capsys.readouterr().err)
     assert predict.main(["--model", str(tmp_path / "missing"), "some text"]) == 2
-    assert "no such model directory" in capsys.readouterr().err
+    assert "missing: not a checkpoint directory (no such directory" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ DistilBERT

@@ -1,0 +1,228 @@
+"""A sentence or sentence-pair task from the user's own files: `bert-finetune` without `--task`.
+
+    bert-finetune --train-file train.csv --validation-file dev.csv [--test-file test.csv] \\
+                  --text-columns review[,second] --label-column stars --model DIR --output runs/reviews
+
+Files: CSV, TSV or JSON lines (finetune/table_files.py). One text column makes a sentence task, two a
+sentence-pair task ([CLS] a [SEP] b [SEP], as MRPC).
+
+Labels, decided from the training file alone:
+- every label reads as an integer: the classes are those integers in numeric order ("2" before "10");
+- else, with `--task-type regression` or any label that is a number with a fractional part ("2.5"):
+  regression on the labels as numbers, scored by Pearson (picks the best epoch) and Spearman;
+- else the classes are the label strings in sorted order ("1", "2", "good": three string classes).
+`--task-type classification` keeps fractional labels as class names. The classes keep the user's names
+(config.json's id2label), so bert-predict answers with them. With two classes the positive one (F1's, MCC's
+sign) is the second in that order unless `--positive-label` names the other; it is then put second, so
+the positive class is always class 1. Classification is scored by accuracy (picks the best epoch) and
+macro F1, and with two classes also by the positive class's F1 and MCC.
+
+The interface to the training loop. The files become the same two things `--task cola` gives:
+
+    add_file_task_flags(group)                         --text-columns, --label-column, --task-type,
+                                                       --positive-label, into cli's data-file group
+    load_file_task(args) -> tuple[GlueTask, TaskData]  every check done, nothing written
+
+The `GlueTask` row (tasks.py) holds the columns, the class names (labels, label_names), the metrics (the
+first picks the best epoch), a dev split and a test split without a submission format. From there on
+everything is the GLUE code, unchanged: finetune.data.encode_split / collate, checkpoint.build_classifier
+(id2label from label_names), evaluate.score, evaluate.write_predictions (dev_predictions.tsv and
+test_predictions.tsv with the user's texts and label names), and train.write_test_predictions scores a
+test file that has the label column ("test_accuracy", ... in summary.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.errors import InputError
+from finetune.table_files import Table, read_table
+from finetune.tasks import Example, GlueTask, Split, TaskData
+
+BINARY_METRICS = ("accuracy", "macro_f1", "f1", "mcc")
+MULTICLASS_METRICS = ("accuracy", "macro_f1")
+REGRESSION_METRICS = ("pearson", "spearman")
+
+INTEGER = re.compile(r"[+-]?\d+")
+
+
+def add_file_task_flags(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--text-columns", metavar="NAME[,NAME]",
+                       help="the column holding the text, or two comma-separated columns for sentence pairs")
+    group.add_argument("--label-column", metavar="NAME", help="the column holding the label")
+    group.add_argument("--task-type", choices=["auto", "classification", "regression"], default="auto",
+                       help="auto (default): regression if a training label has a fractional part, else "
+                            "classification (integer labels in numeric order, any others in sorted order)")
+    group.add_argument("--positive-label", metavar="LABEL",
+                       help="with two classes, the one whose F1 is reported (default: the second in order)")
+
+
+# ------------------------------------------------------------------ labels
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """What a label cell means: the position of its class in `names`, or a score when `names` is empty."""
+
+    names: tuple[str, ...]  # class names in class-id order; () for regression
+    integer_names: bool  # the names are integers, so "07" is class "7"
+    regression_reason: str = ""  # why this is a regression task, for the error on a label that is no number
+
+    @property
+    def is_regression(self) -> bool:
+        return not self.names
+
+    def target(self, text: str, where: str) -> int | float:
+        """A label cell -> class id or score; InputError for an empty, unknown or non-numeric label."""
+        text = text.strip()
+        if not text:
+            raise InputError(f"{where}: the label is empty")
+        if self.is_regression:
+            return as_score(text, where, self.regression_reason)
+        name = canonical_name(text, self.integer_names)
+        if name not in self.names:
+            shown = ", ".join(self.names[:10]) + (", ..." if len(self.names) > 10 else "")
+            raise InputError(f"{where}: label {text!r} never appears in the training file (its labels: {shown})")
+        return self.names.index(name)
+
+
+def canonical_name(text: str, integer_names: bool) -> str:
+    return str(int(text)) if integer_names and INTEGER.fullmatch(text) else text
+
+
+def number(text: str) -> float | None:
+    """The label as a finite number, or None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def has_fraction(text: str) -> bool:
+    value = number(text)
+    return value is not None and not value.is_integer()
+
+
+def as_score(text: str, where: str, reason: str) -> float:
+    value = number(text)
+    if value is None:
+        raise InputError(f"{where}: label {text!r} is not a number ({reason})")
+    return value
+
+
+def choose_label_space(train: Table, column: str, task_type: str, positive_label: str | None) -> LabelSpace:
+    """The label space of the training file's labels; see the module docstring."""
+    labels = [(train.cell(row, column).strip(), f"{train.path}:{row.line}") for row in train.rows]
+    fractional = next(((text, where) for text, where in labels if has_fraction(text)), None)
+    if task_type == "regression" or (task_type == "auto" and fractional is not None):
+        if positive_label is not None:
+            raise InputError("--positive-label is for classification; this is a regression task")
+        reason = ("--task-type regression" if task_type == "regression" else
+                  f"labels with a fractional part, such as {fractional[0]!r} at {fractional[1]}, make this a "
+                  "regression task; --task-type classification makes them class names")
+        return LabelSpace((), False, reason)
+    integer_names = all(INTEGER.fullmatch(text) for text, _ in labels if text)
+    if integer_names:
+        names = tuple(str(n) for n in sorted({int(text) for text, _ in labels if text}))
+    else:
+        names = tuple(sorted({text for text, _ in labels if text}))
+    if len(names) < 2:
+        raise InputError(f"{train.path}: the training labels have only one class "
+                         f"({', '.join(names) or 'none'}); classification needs at least two")
+    return LabelSpace(put_positive_last(names, positive_label, integer_names), integer_names)
+
+
+def put_positive_last(names: tuple[str, ...], positive_label: str | None, integer_names: bool) -> tuple[str, ...]:
+    """Two classes with --positive-label: that one becomes class 1, the class F1 and MCC count as positive."""
+    if positive_label is None:
+        return names
+    positive = canonical_name(positive_label.strip(), integer_names)
+    if len(names) != 2:
+        raise InputError(f"--positive-label is for two classes; the training labels have {len(names)}")
+    if positive not in names:
+        raise InputError(f"--positive-label {positive_label!r} is not a training label ({', '.join(names)})")
+    return tuple(name for name in names if name != positive) + (positive,)
+
+
+# ------------------------------------------------------------------ the task
+
+@dataclass(frozen=True)
+class Columns:
+    text: tuple[str, ...]  # one column, or two for sentence pairs
+    label: str
+
+
+def choose_columns(args: argparse.Namespace, train: Table) -> Columns:
+    """--text-columns and --label-column, checked against the training file."""
+    has = ", ".join(repr(c) for c in train.columns)
+    if not args.text_columns or not args.label_column:
+        missing = "--text-columns" if not args.text_columns else "--label-column"
+        raise InputError(f"{missing} is needed with --train-file; {train.path} has: {has}")
+    text = tuple(name.strip() for name in args.text_columns.split(","))
+    if len(text) > 2 or not all(text):
+        raise InputError(f"--text-columns {args.text_columns!r}: give one column, or two for sentence pairs")
+    label = args.label_column.strip()
+    if label in text:
+        raise InputError(f"--label-column {label!r} is also a text column")
+    return Columns(text, label)
+
+
+def read_examples(table: Table, columns: Columns, labels: LabelSpace | None) -> list[Example]:
+    """One Example per row; labels None: an unlabelled test file."""
+    examples = []
+    for i, row in enumerate(table.rows):
+        texts = [table.cell(row, name) for name in columns.text]
+        label = None if labels is None else labels.target(table.cell(row, columns.label), f"{table.path}:{row.line}")
+        examples.append(Example(texts[0], texts[1] if len(texts) == 2 else None, label, str(i)))
+    return examples
+
+
+def check_columns(table: Table, columns: Columns, need_label: bool) -> None:
+    for name in columns.text:
+        table.require_column(name, "--text-columns")
+    if need_label:
+        table.require_column(columns.label, "--label-column")
+
+
+def load_file_task(args: argparse.Namespace) -> tuple[GlueTask, TaskData]:
+    """The task and the examples of --train-file, --validation-file and --test-file (see module docstring)."""
+    if args.validation_file is None:
+        raise InputError("--train-file needs --validation-file: the dev set that picks the best epoch")
+    train = read_table(args.train_file)
+    columns = choose_columns(args, train)
+    dev = read_table(args.validation_file)
+    test = read_table(args.test_file) if args.test_file is not None else None
+    for table in (train, dev):
+        check_columns(table, columns, need_label=True)
+    if test is not None:
+        check_columns(test, columns, need_label=False)
+
+    labels = choose_label_space(train, columns.label, args.task_type, args.positive_label)
+    test_labelled = test is not None and test.has_column(columns.label)
+    data = TaskData(
+        train=read_examples(train, columns, labels),
+        dev={"dev": read_examples(dev, columns, labels)},
+        test={} if test is None else {"test": read_examples(test, columns, labels if test_labelled else None)},
+    )
+    return describe_task(args, columns, labels), data
+
+
+def describe_task(args: argparse.Namespace, columns: Columns, labels: LabelSpace) -> GlueTask:
+    """The task as a GlueTask row, so that the GLUE training loop runs it unchanged. It has no GLUE folder
+    or Hub copy; its splits name the user's files, and its test split has no leaderboard format."""
+    if labels.is_regression:
+        metrics = REGRESSION_METRICS
+    else:
+        metrics = BINARY_METRICS if len(labels.names) == 2 else MULTICLASS_METRICS
+    return GlueTask(
+        name=Path(args.train_file).name, folder="", hub_config="",
+        text_columns=columns.text, hub_text_columns=columns.text, label_column=columns.label,
+        labels=labels.names, label_names=labels.names, metrics=metrics,
+        train_split=Split("train", str(args.train_file), hub=""),
+        dev_splits=(Split("dev", str(args.validation_file), hub=""),),
+        test_splits=(Split("test", str(args.test_file), hub=""),) if args.test_file is not None else (),
+    )
