@@ -15,7 +15,6 @@ import json
 import random
 import shutil
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -191,7 +190,7 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
     recipe = make_recipe(args, ctx, precision.name)
     run_record = {**{k: v if isinstance(v, (int, float, str, type(None))) else str(v)
                      for k, v in vars(args).items() if k not in ("resume", "overwrite", "precision", "output")},
-                  "recipe": asdict(recipe)}  # everything the run depends on, the precision as chosen
+                  "precision": recipe.precision}  # everything the run depends on, the precision as chosen
     check_output_dir(args.output, args.overwrite, args.resume, run_record)
     source, tokenizer = resolve_model(args.model, args.vocab)
     if recipe.max_seq_length > source.config.max_position_embeddings:
