@@ -1,6 +1,7 @@
-"""`bert-finetune`: fine-tune a BERT checkpoint (or a randomly initialised preset) on a GLUE task.
+"""`bert-finetune`: fine-tune a BERT checkpoint (or a randomly initialised preset) on a GLUE task or CoNLL-2003 NER.
 
     bert-finetune --task cola --model runs/pretrain/final --output runs/cola --data-dir ../shared/data/glue
+    bert-finetune --task conll2003 --model DIR --output runs/ner --data-dir ../shared/data/ner --epochs 2
     torchrun --nproc-per-node 4 -m finetune --task mrpc --model DIR --output runs/mrpc --seeds 1,2,3
 
 Everything the user can get wrong is checked before the output directory is touched.
@@ -17,23 +18,30 @@ from pathlib import Path
 import torch
 
 from training import DistributedContext, Precision, PrecisionError, add_precision_flag, choose_precision
-from finetune.checkpoint import build_classifier, resolve_model
+from finetune.checkpoint import ModelSource, build_classifier, resolve_model
+from finetune.conll import TOKEN_TASKS, get_token_task, is_token_task, load_token_task_data
 from finetune.data import encode_split
 from finetune.errors import InputError
 from finetune.tasks import TASKS, TaskData, get_task, load_task_data
+from finetune.token_classification import build_model
+from finetune.token_training import encode_token_task, finetune_token_task, print_token_report
 from finetune.train import EncodedTask, Recipe, finetune, print_report
+from tokenizer import WordPieceTokenizer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="bert-finetune", description=__doc__.split("\n")[0])
-    p.add_argument("--task", required=True, help=f"GLUE task: {', '.join(TASKS)}")
+    p.add_argument("--task", required=True,
+                   help=f"GLUE task ({', '.join(TASKS)}) or named-entity recognition ({', '.join(TOKEN_TASKS)})")
     p.add_argument("--model", required=True,
                    help="checkpoint directory in HF layout (ours, or any HF BERT or DistilBERT), or a preset name "
                         "(tiny, mini, small, medium, base, large) for random weights")
     p.add_argument("--output", required=True, type=Path, help="directory for the model, predictions and metrics")
     p.add_argument("--data-dir", type=Path,
-                   help="folder in the GLUE TSV layout (CoLA/train.tsv, ...); default: nyu-mll/glue from the HF Hub")
+                   help="folder in the GLUE TSV layout (CoLA/train.tsv, ...); default: nyu-mll/glue from the HF Hub. "
+                        "conll2003: a folder with train.txt, dev.txt, test.txt (or with conll2003/ holding them); "
+                        "default: eriktks/conll2003 from the HF Hub")
     p.add_argument("--vocab", help="vocab.txt (or a directory holding one) instead of the checkpoint's own; "
                                    "required with a preset")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="default: %(default)s")
@@ -47,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fraction of the steps spent warming the learning rate up from 0 (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
     p.add_argument("--seeds", default="42", help="comma-separated seeds, one run each; the median is reported (default: %(default)s)")
+    p.add_argument("--label-all-tokens", action="store_true",
+                   help="conll2003: train every piece of a word on its label (later pieces of a B- word on I-), "
+                        "not only the first")
     add_precision_flag(p)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,
@@ -125,9 +136,10 @@ def encode_task(tokenizer, task, data: TaskData, max_length: int, show_progress:
     )
 
 
-def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
-    # 1. validate everything (every process, so they all fail alike), writing nothing
-    task = get_task(args.task)
+def check_common(args: argparse.Namespace,
+                 ctx: DistributedContext) -> tuple[list[int], Precision, Recipe, ModelSource, WordPieceTokenizer]:
+    """The checks every task family shares (seeds, precision, recipe, output directory, model and its
+    vocabulary), run on every process so that they all fail alike, writing nothing."""
     seeds = parse_seeds(args.seeds)
     precision = choose_machine_precision(args.precision, ctx)
     recipe = make_recipe(args, ctx, precision.name)
@@ -136,27 +148,60 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
     if recipe.max_seq_length > source.config.max_position_embeddings:
         raise InputError(f"--max-seq-length {recipe.max_seq_length} is longer than the model's "
                          f"{source.config.max_position_embeddings} positions")
+    return seeds, precision, recipe, source, tokenizer
+
+
+def start_output(args: argparse.Namespace, ctx: DistributedContext, seeds: list[int], precision: Precision,
+                 what: str) -> None:
+    """Once every process has validated everything: rank 0 clears an earlier run (--overwrite), makes the
+    output directory and says what is about to run (`what`: the task and its data)."""
+    ctx.barrier()  # every process has checked the output directory before rank 0 writes to it
+    if ctx.is_main:
+        print(precision.describe(), file=sys.stderr)
+        if args.overwrite:
+            clear_previous_run(args.output, seeds)
+        args.output.mkdir(parents=True, exist_ok=True)
+        print(f"{what}; model {args.model}, {ctx.world_size} process(es) on {ctx.device}, precision {precision.name}")
+
+
+def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
+    if is_token_task(args.task):
+        return run_token_task(args, ctx)
+    # 1. validate everything (every process, so they all fail alike), writing nothing
+    task = get_task(args.task)
+    seeds, precision, recipe, source, tokenizer = check_common(args, ctx)
     data = load_task_data(task, args.data_dir)
     subsample(data, args.max_train_examples)
     if not data.train:
         raise InputError(f"{task.name}: the training split is empty")
     build_classifier(source, task)  # loads the weights once, so a broken checkpoint fails here
     encoded = encode_task(tokenizer, task, data, recipe.max_seq_length, show_progress=ctx.is_main)
-    ctx.barrier()  # every process has checked the output directory before rank 0 writes to it
 
     # 2. train
-    if ctx.is_main:
-        print(precision.describe(), file=sys.stderr)
-        if args.overwrite:
-            clear_previous_run(args.output, seeds)
-        args.output.mkdir(parents=True, exist_ok=True)
-        print(f"{task.name}: {len(data.train)} training examples, "
-              + ", ".join(f"{len(split)} {name}" for name, split in data.dev.items())
-              + f"; model {args.model}, {ctx.world_size} process(es) on {ctx.device}, "
-              + f"precision {recipe.precision}")
+    start_output(args, ctx, seeds, precision, f"{task.name}: {len(data.train)} training examples, "
+                 + ", ".join(f"{len(split)} {name}" for name, split in data.dev.items()))
     summary, results = finetune(task, source, tokenizer, encoded, recipe, seeds, args.output, ctx)
     if ctx.is_main:
         print_report(task, summary, results, encoded, args.output)
+
+
+def run_token_task(args: argparse.Namespace, ctx: DistributedContext) -> None:
+    """--task conll2003: named-entity recognition (finetune/conll.py, token_classification.py, token_training.py)."""
+    task = get_token_task(args.task)
+    seeds, precision, recipe, source, tokenizer = check_common(args, ctx)
+    data = load_token_task_data(task, args.data_dir)
+    subsample(data, args.max_train_examples)
+    if not data.train:
+        raise InputError(f"{task.name}: the training split is empty")
+    build_model(source, task)  # loads the weights once, so a broken checkpoint fails here
+    encoded = encode_token_task(tokenizer, task, data, recipe.max_seq_length, args.label_all_tokens)
+
+    start_output(args, ctx, seeds, precision, f"{task.name}: {len(data.train)} training sentences, "
+                 f"{len(data.dev)} dev" + (f", {len(data.test)} test" if data.test else ""))
+    summary, results = finetune_token_task(task, source, tokenizer, encoded, recipe, seeds, args.output, ctx,
+                                           args.label_all_tokens)
+    if ctx.is_main:
+        print_token_report(task, summary, results, encoded, args.output)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,12 +120,13 @@ def train_seed(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask
 
 def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_token_id: int, recipe: Recipe,
                 batch_order: torch.Generator, ctx: DistributedContext, log: MetricsLog, seed: int, epoch: int,
-                steps_per_epoch: int, scaler: torch.amp.GradScaler | None) -> float:
+                steps_per_epoch: int, scaler: torch.amp.GradScaler | None, collate_batch=collate) -> float:
     """One pass over the training set in length-grouped batches; returns the mean loss (all processes).
 
     `trained` is what runs forward/backward (the DDP wrapper under torchrun); `model` is the bare model.
     Each process takes every world_size-th example of each batch, so the examples per optimizer step
-    stay `recipe.batch_size` whatever the number of processes.
+    stay `recipe.batch_size` whatever the number of processes. `collate_batch(split, positions, pad_token_id,
+    token_types)` pads a batch: GLUE's by default; token classification passes its own (per-token labels).
     """
     batches = length_grouped_batches(train.lengths, recipe.batch_size, batch_order)
     precision = recipe_precision(recipe, ctx)
@@ -136,7 +137,8 @@ def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_t
     for step, positions in enumerate(bar, start=1):
         if len(positions) < ctx.world_size:  # too few examples to give every process one
             continue
-        batch = collate(train, positions[ctx.rank::ctx.world_size], pad_token_id, model.config.type_vocab_size > 0)
+        batch = collate_batch(train, positions[ctx.rank::ctx.world_size], pad_token_id,
+                              model.config.type_vocab_size > 0)
         with precision.autocast():
             loss = trained(**{k: v.to(ctx.device) for k, v in batch.items()}).loss
         (scaler.scale(loss) if scaler else loss).backward()
