@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> None:
     examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
     model_dir = resolve_model_dir(args.model)
     tags_tokens = is_token_classifier(model_dir)  # a NER model: entity spans (finetune/predict_entities.py)
+    texts = single_texts(examples) if tags_tokens else None
     model, tokenizer = load_classifier(model_dir, TOKEN_CLASSIFIERS if tags_tokens else CLASSIFIERS)
     try:
         precision = choose_precision(args.precision, torch.device("cpu"))
@@ -182,7 +183,6 @@ def run(args: argparse.Namespace) -> None:
     max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
     as_jsonl = args.output is not None and args.output.suffix == ".jsonl"
     if tags_tokens:
-        texts = single_texts(examples)
         found = find_entities(model, tokenizer, texts, args.batch_size, max_length, precision)
         text = format_entity_file(texts, found, as_jsonl) if args.input else format_entities(found[0])
     else:
