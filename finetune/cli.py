@@ -169,6 +169,8 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
         return run_token_task(args, ctx)
     # 1. validate everything (every process, so they all fail alike), writing nothing
     task = get_task(args.task)
+    if args.label_all_tokens:
+        raise InputError(f"--label-all-tokens is for token tasks ({', '.join(TOKEN_TASKS)}), not {task.name}")
     seeds, precision, recipe, source, tokenizer = check_common(args, ctx)
     data = load_task_data(task, args.data_dir)
     subsample(data, args.max_train_examples)
