@@ -243,3 +243,24 @@ def test_main_job_fine_tunes_conll2003_on_its_own_data(tmp_path, capsys):
     with pytest.raises(SystemExit):
         pipeline.parse_args(["--corpus", "unused.txt", "--tasks", "conll2003", "--task-text-budget", "1s"])
     assert "phase c pretrains on the GLUE tasks' training text" in capsys.readouterr().err
+
+
+def test_a_distilbert_checkpoint_learns_the_16_sentences(workspace, tmp_path):
+    """A tiny random DistilBERT written by transformers (no real one installs offline): fine-tuned as
+    DistilBertForTokenClassification, without token_type_ids, and loadable by transformers."""
+    transformers = pytest.importorskip("transformers")
+    checkpoint = tmp_path / "distilbert"
+    vocab_size = len((workspace / "vocab.txt").read_text().splitlines())
+    torch.manual_seed(0)
+    transformers.DistilBertForMaskedLM(transformers.DistilBertConfig(
+        vocab_size=vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128,
+    )).save_pretrained(checkpoint)
+    shutil.copy(workspace / "vocab.txt", checkpoint / "vocab.txt")
+    args = finetune_args(workspace, tmp_path / "run", "--epochs", "40", "--lr", "5e-3", "--batch-size", "16",
+                         "--seeds", "1")
+    args[args.index("--model") + 1] = str(checkpoint)
+    del args[args.index("--vocab"):args.index("--vocab") + 2]
+    assert cli.main(args) == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["median"]["f1"] == 1.0
+    theirs = transformers.DistilBertForTokenClassification.from_pretrained(tmp_path / "run" / "seed-1" / "model")
+    assert theirs.config.id2label == dict(enumerate(CONLL2003.labels))
