@@ -126,6 +126,21 @@ def test_words_cut_off_have_no_piece_and_no_label(tokenizer):
     assert split.word_starts == [[1, -1, -1]]
 
 
+def test_a_word_normalised_away_has_no_piece(tokenizer):
+    """A control character is a CoNLL word but no BERT piece: it gets no label, and no first piece (-1)."""
+    split = encode_sentences(tokenizer, LABELS, [Sentence(["Vienna", "\x07", "visited"], ["B-LOC", "O", "O"])], 128)
+    assert split.labels == [[-100, 5, 0, -100]] and split.word_starts == [[1, -1, 2]]
+
+
+def test_raw_text_words_keep_their_character_offsets(tokenizer):
+    assert tokenizer.split_words("Zürich's café.") == [
+        ("Zürich", (0, 6)), ("'", (6, 7)), ("s", (7, 8)), ("café", (9, 13)), (".", (13, 14))]
+    words = [word for word, _ in tokenizer.split_words("Angela Merkel met Jacques Chirac in Paris.")]
+    as_words = tokenizer.encode_words([words])[0]
+    as_text = tokenizer.encode("Angela Merkel met Jacques Chirac in Paris.")
+    assert (as_words.ids, as_words.word_ids) == (as_text.ids, as_text.word_ids)  # the same encoding either way
+
+
 def test_collate_pads_labels_with_ignore(tokenizer):
     sentences = [Sentence(["Vienna"], ["B-LOC"]), Sentence(["Angela", "Merkel", "met"], ["B-PER", "I-PER", "O"])]
     split = encode_sentences(tokenizer, LABELS, sentences, max_length=128)
