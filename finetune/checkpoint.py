@@ -19,6 +19,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch import nn
+
 from bert import PRESETS, BertConfig, BertForSequenceClassification, DistilBertForSequenceClassification, read_config
 from bert.checkpoint import resolve_checkpoint_dir
 from training.errors import InputError
@@ -134,8 +136,9 @@ def save_classifier(model: SequenceClassifier, tokenizer: WordPieceTokenizer, di
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_classifier(directory: str | Path) -> tuple[SequenceClassifier, WordPieceTokenizer]:
-    """A fine-tuned classifier and its tokenizer, for prediction."""
+def load_classifier(directory: str | Path, classifiers: dict[str, type] = CLASSIFIERS) -> tuple[nn.Module, WordPieceTokenizer]:
+    """A fine-tuned classifier and its tokenizer, for prediction. `classifiers` maps config.json's model_type
+    to the class (a sequence classifier by default; finetune/token_classification.py has token classifiers)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"{directory}: no such model directory")
@@ -145,7 +148,7 @@ def load_classifier(directory: str | Path) -> tuple[SequenceClassifier, WordPiec
         raise InputError(f"{directory}: config.json has vocab_size {config.vocab_size} but vocab.txt has "
                          f"{tokenizer.vocab_size} entries")
     try:
-        model = CLASSIFIERS[config.model_type].from_pretrained(directory)
+        model = classifiers[config.model_type].from_pretrained(directory)
     except (OSError, ValueError) as e:
         raise InputError(str(e)) from None
     return model, tokenizer

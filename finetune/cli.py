@@ -1,6 +1,7 @@
-"""`bert-finetune`: fine-tune a BERT checkpoint (or a random preset) on a GLUE task or on your own files.
+"""`bert-finetune`: fine-tune a BERT checkpoint (or a random preset) on a GLUE task, CoNLL-2003 NER or your own files.
 
     bert-finetune --task cola --model runs/pretrain/final --output runs/cola --data-dir ../shared/data/glue
+    bert-finetune --task conll2003 --model DIR --output runs/ner --data-dir ../shared/data/ner --epochs 2
     torchrun --nproc-per-node 4 -m finetune --task mrpc --model DIR --output runs/mrpc --seeds 1,2,3
     bert-finetune --train-file train.csv --validation-file dev.csv --text-columns review --label-column stars \
                   --model bert-base-uncased --output runs/reviews
@@ -20,14 +21,18 @@ from pathlib import Path
 import torch
 
 from bert import PRESETS
-from finetune.checkpoint import build_classifier, resolve_model
+from finetune.checkpoint import ModelSource, build_classifier, resolve_model
+from finetune.conll import TOKEN_TASKS, get_token_task, is_token_task, load_token_task_data
 from finetune.data import encode_split
 from finetune.file_task import add_file_task_flags, load_file_task
+from finetune.sentence_classification import EncodedTask, SentenceClassification
 from finetune.tasks import TASKS, GlueTask, TaskData, get_task, load_task_data
+from finetune.token_classification import TokenClassification, encode_token_task
 from training import DistributedContext, Precision, add_precision_flag, choose_precision
 from training.engine import TrainingDiverged
 from training.errors import InputError
-from finetune.train import EncodedTask, Recipe, finetune, print_report
+from finetune.train import Recipe, TaskFamily, finetune
+from tokenizer import WordPieceTokenizer
 
 
 RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it is the same one
@@ -36,14 +41,17 @@ RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it i
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="bert-finetune", description=__doc__.split("\n")[0])
-    p.add_argument("--task", help=f"GLUE task: {', '.join(TASKS)}; leave it out to fine-tune on --train-file")
+    p.add_argument("--task", help=f"GLUE task ({', '.join(TASKS)}) or named-entity recognition "
+                   f"({', '.join(TOKEN_TASKS)}); leave it out to fine-tune on --train-file")
     p.add_argument("--model", required=True,
                    help="checkpoint directory in HF layout (ours, or any HF BERT or DistilBERT); else a preset name "
                         f"for random weights ({', '.join(PRESETS)}); else a Hugging Face Hub model id "
                         "(bert-base-uncased), downloaded once to the HF cache and read from there offline")
     p.add_argument("--output", required=True, type=Path, help="directory for the model, predictions and metrics")
     p.add_argument("--data-dir", type=Path,
-                   help="folder in the GLUE TSV layout (CoLA/train.tsv, ...); default: nyu-mll/glue from the HF Hub")
+                   help="folder in the GLUE TSV layout (CoLA/train.tsv, ...); default: nyu-mll/glue from the HF Hub. "
+                        "conll2003: a folder with train.txt, dev.txt, test.txt (or with conll2003/ holding them); "
+                        "default: eriktks/conll2003 from the HF Hub")
     p.add_argument("--vocab", help="vocab.txt (or a directory holding one) instead of the checkpoint's own; "
                                    "required with a preset")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="default: %(default)s")
@@ -58,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
     p.add_argument("--seeds", default="42", help="comma-separated seeds, one run each; the median is reported (default: %(default)s)")
     add_file_task_flags(add_data_file_flags(p))
+    p.add_argument("--label-all-tokens", action="store_true",
+                   help="conll2003: train every piece of a word on its label (later pieces of a B- word on I-), "
+                        "not only the first")
     add_precision_flag(p)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,
@@ -183,8 +194,9 @@ def encode_task(tokenizer, task, data: TaskData, max_length: int, show_progress:
     )
 
 
-def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
-    # 1. validate everything (every process, so they all fail alike), writing nothing
+def check_common(args: argparse.Namespace, ctx: DistributedContext) -> tuple[list[int], Precision, Recipe, dict]:
+    """The checks every task family shares (seeds, precision, recipe, output directory), run on every process
+    so that they all fail alike, writing nothing; returns them and the run's record (run.json)."""
     seeds = parse_seeds(args.seeds)
     precision = choose_machine_precision(args.precision, ctx)
     recipe = make_recipe(args, ctx, precision.name)
@@ -192,16 +204,58 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
                      for k, v in vars(args).items() if k not in ("resume", "overwrite", "precision", "output")},
                   "precision": recipe.precision}  # everything the run depends on, the precision as chosen
     check_output_dir(args.output, args.overwrite, args.resume, run_record)
+    return seeds, precision, recipe, run_record
+
+
+def check_model(args: argparse.Namespace, recipe: Recipe) -> tuple[ModelSource, WordPieceTokenizer]:
     source, tokenizer = resolve_model(args.model, args.vocab)
     if recipe.max_seq_length > source.config.max_position_embeddings:
         raise InputError(f"--max-seq-length {recipe.max_seq_length} is longer than the model's "
                          f"{source.config.max_position_embeddings} positions")
+    return source, tokenizer
+
+
+def sentence_family(args: argparse.Namespace, recipe: Recipe, source: ModelSource, tokenizer,
+                    show_progress: bool) -> tuple[TaskFamily, str]:
+    """A GLUE task or the user's files: the family and a line saying what it holds."""
+    if args.label_all_tokens:
+        raise InputError(f"--label-all-tokens is for token tasks ({', '.join(TOKEN_TASKS)}), not "
+                         f"{args.task or 'sentence classification'}")
     task, data = load_data(args)
     subsample(data, args.max_train_examples)
     if not data.train:
         raise InputError(f"{task.name}: the training split is empty")
     build_classifier(source, task)  # loads the weights once, so a broken checkpoint fails here
-    encoded = encode_task(tokenizer, task, data, recipe.max_seq_length, show_progress=ctx.is_main)
+    encoded = encode_task(tokenizer, task, data, recipe.max_seq_length, show_progress)
+    what = f"{task.name}: {len(data.train)} training examples, " + ", ".join(
+        f"{len(split)} {name}" for name, split in data.dev.items())
+    return SentenceClassification(task, encoded, recipe.eval_batch_size, tokenizer.pad_token_id), what
+
+
+def token_family(args: argparse.Namespace, recipe: Recipe, source: ModelSource, tokenizer) -> tuple[TaskFamily, str]:
+    """--task conll2003: named-entity recognition (finetune/conll.py, finetune/token_classification.py)."""
+    task = get_token_task(args.task)
+    data = load_token_task_data(task, args.data_dir)
+    subsample(data, args.max_train_examples)
+    if not data.train:
+        raise InputError(f"{task.name}: the training split is empty")
+    family = TokenClassification(task, encode_token_task(tokenizer, task, data, recipe.max_seq_length,
+                                                         args.label_all_tokens),
+                                 recipe.eval_batch_size, tokenizer.pad_token_id)
+    family.build_model(source)  # loads the weights once, so a broken checkpoint fails here
+    what = (f"{task.name}: {len(data.train)} training sentences, {len(data.dev)} dev"
+            + (f", {len(data.test)} test" if data.test else ""))
+    return family, what
+
+
+def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
+    # 1. validate everything (every process, so they all fail alike), writing nothing
+    seeds, precision, recipe, run_record = check_common(args, ctx)
+    source, tokenizer = check_model(args, recipe)
+    if args.task is not None and is_token_task(args.task):
+        family, what = token_family(args, recipe, source, tokenizer)
+    else:
+        family, what = sentence_family(args, recipe, source, tokenizer, show_progress=ctx.is_main)
     ctx.barrier()  # every process has checked the output directory before rank 0 writes to it
 
     # 2. train
@@ -211,15 +265,12 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
             clear_previous_run(args.output, seeds)
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / RUN_FILE).write_text(json.dumps(run_record, indent=2) + "\n")
-        print(f"{task.name}: {len(data.train)} training examples, "
-              + ", ".join(f"{len(split)} {name}" for name, split in data.dev.items())
-              + f"; model {args.model}, {ctx.world_size} process(es) on {ctx.device}, "
-              + f"precision {recipe.precision}")
-    finished = finetune(task, source, tokenizer, encoded, recipe, seeds, args.output, ctx)
+        print(f"{what}; model {args.model}, {ctx.world_size} process(es) on {ctx.device}, precision {precision.name}")
+    finished = finetune(family, source, tokenizer, recipe, seeds, args.output, ctx)
     if isinstance(finished, int):  # a signal stopped it: the checkpoint is saved, --resume continues
         return finished
     if ctx.is_main:
-        print_report(task, *finished, encoded, args.output)
+        family.print_report(*finished, args.output)
     return 0
 
 

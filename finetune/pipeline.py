@@ -21,7 +21,8 @@ Steps, each one a command of this project, printed before it runs so it can be r
 Re-running resumes: a finished vocabulary, pretraining run or fine-tune is reused, an interrupted
 pretraining run continues from its last checkpoint. A fine-tune is reused only if it started from the same
 weights with the same seeds, options and data (a longer --budget or other --finetune-args re-run it).
-Without --corpus / --glue-dir the data come from the HF Hub (WikiText-103 and nyu-mll/glue).
+Without --corpus / --glue-dir the data come from the HF Hub (WikiText-103 and nyu-mll/glue). `--tasks` may
+include conll2003 (named-entity recognition, from --ner-dir or eriktks/conll2003 on the Hub): an NER row.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from tokenizer.cli import add_corpus_dataset_flags
 from training import MetricsLog, add_precision_flag, parse_duration, plot_metrics
 from finetune import cli as finetune_cli
 from training.errors import InputError
-from finetune.tasks import get_task
+from finetune.conll import TokenTask, get_token_task, is_token_task
+from finetune.tasks import GlueTask, get_task
 from pretrain import cli as pretrain_cli
 
 HUB_CORPUS = "wikitext/wikitext-103-raw-v1"
@@ -52,6 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_corpus_dataset_flags(p)
     add_precision_flag(p)
     p.add_argument("--glue-dir", type=Path, help="GLUE in the TSV layout (default: nyu-mll/glue from the HF Hub)")
+    p.add_argument("--ner-dir", type=Path, help="CoNLL-2003 files, for conll2003 in --tasks (e.g. ../shared/data/ner; "
+                   "default: eriktks/conll2003 from the HF Hub)")
     p.add_argument("--work-dir", type=Path, default=Path("runs/main"), help="where every step writes (default: %(default)s)")
     p.add_argument("--budget", default="5m", help="pretraining time budget, both phases together, e.g. 5m, 2h "
                    "(default: %(default)s)")
@@ -61,7 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "the --tasks' training sentences (no labels) from the last phase's weights, e.g. 20m (default: 0)")
     p.add_argument("--preset", default="mini", help="model size (default: %(default)s)")
     p.add_argument("--vocab-size", type=int, default=8192)
-    p.add_argument("--tasks", default="cola,mrpc", help="comma-separated GLUE tasks (default: %(default)s)")
+    p.add_argument("--tasks", default="cola,mrpc",
+                   help="comma-separated GLUE tasks, and conll2003 for NER (default: %(default)s)")
     p.add_argument("--seeds", default="1", help="fine-tuning seeds; the median is reported (default: %(default)s)")
     p.add_argument("--pretrain-args",
                    default="--lr 1e-3 --batch-size 32 --max-seq-length 128 --no-nsp --dropout 0",
@@ -78,6 +83,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             args.budget, args.nsp_budget, args.task_text_budget)
     except ValueError as e:
         p.error(str(e))
+    if args.task_text_seconds and not glue_tasks(args.tasks):
+        p.error("--task-text-budget: phase c pretrains on the GLUE tasks' training text, and --tasks names none")
     # a typo in any step's options should fail now, not after hours of pretraining
     for options in (args.pretrain_args, args.nsp_args, args.task_text_args):
         pretrain_cli.parse_args(["--corpus", "unused", "--output", "unused", "--time-budget", "1s",
@@ -123,6 +130,22 @@ def glue_dir_flag(args) -> list[str]:
     return ["--data-dir", str(args.glue_dir)] if args.glue_dir else []
 
 
+def data_dir_flag(args, task: str) -> list[str]:
+    """--data-dir for fine-tuning `task`: the GLUE folder, or --ner-dir for conll2003; none means the Hub."""
+    if is_token_task(task):
+        return ["--data-dir", str(args.ner_dir)] if args.ner_dir else []
+    return glue_dir_flag(args)
+
+
+def glue_tasks(tasks: str) -> str:
+    """The GLUE tasks of a --tasks list (phase c reads their text; conll2003's is not read there)."""
+    return ",".join(name for name in tasks.split(",") if not is_token_task(name.strip()))
+
+
+def lookup_task(name: str) -> GlueTask | TokenTask:
+    return get_token_task(name) if is_token_task(name) else get_task(name)
+
+
 def run_step(title: str, argv: list[str]) -> None:
     """Run one project command in its own process, showing it first; stop the pipeline if it fails."""
     print(f"\n=== {title}\n$ {shlex.join(argv)}", flush=True)
@@ -156,7 +179,8 @@ def pretrain(args, vocab_dir: Path, work: Path) -> dict[str, Path]:
         text, start = work / "task-text", list(phases.values())[-1]
         phases["c"] = work / "pretrained-task-text"
         run_step("2c. the tasks' training sentences, without labels, as a corpus",
-                 ["-m", "finetune.task_text", "--tasks", args.tasks, *glue_dir_flag(args), "--output", str(text)])
+                 ["-m", "finetune.task_text", "--tasks", glue_tasks(args.tasks), *glue_dir_flag(args),
+                  "--output", str(text)])
         run_step(f"2c. pretraining, masked LM on the tasks' text ({seconds(args.task_text_seconds)})",
                  [*common, "--corpus", str(text), "--output", str(phases["c"]), "--init-from", str(start),
                   "--time-budget", seconds(args.task_text_seconds), *shlex.split(args.task_text_args)])
@@ -185,13 +209,16 @@ def finetune(args, task: str, model: str, weights: Path, output: Path, extra: li
     inputs = {"model": model, "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
               "seeds": args.seeds, "finetune_args": shlex.split(args.finetune_args),
               "glue_dir": str(args.glue_dir) if args.glue_dir else "nyu-mll/glue"}
+    if is_token_task(task):
+        inputs["ner_dir"] = str(args.ner_dir) if args.ner_dir else get_token_task(task).hub_dataset
     if summary.exists() and inputs_file.exists() and json.loads(inputs_file.read_text()) == inputs:
         print(f"\n=== {task} from {model}: reusing {summary}")
     else:
         inputs_file.unlink(missing_ok=True)
         run_step(f"3. fine-tuning {task} from {model}",
                  ["-m", "finetune", "--task", task, "--model", model, "--output", str(output), "--seeds", args.seeds,
-                  "--overwrite", *glue_dir_flag(args), *precision_flag(args), *extra, *shlex.split(args.finetune_args)])
+                  "--overwrite", *data_dir_flag(args, task), *precision_flag(args), *extra,
+                  *shlex.split(args.finetune_args)])
         inputs_file.write_text(json.dumps(inputs, indent=2) + "\n")
     return json.loads(summary.read_text())
 
@@ -199,12 +226,13 @@ def finetune(args, task: str, model: str, weights: Path, output: Path, extra: li
 def print_table(rows: list[tuple[str, dict, dict]], budget: str, seeds: str) -> None:
     """Each task's dev metrics: the median over seeds and, in brackets, the lowest and highest seed, so
     a difference can be read against the spread between seeds."""
-    print(f"\nGLUE dev, median over seeds {seeds} [min, max]:")
-    header = f"{'task':<6} {'metric':<9} {'no pretraining':>24} {'ours, ' + budget + ' pretraining':>26}"
+    benchmarks = "GLUE" + (" and CoNLL-2003" if any(is_token_task(task) for task, _, _ in rows) else "")
+    print(f"\n{benchmarks} dev, median over seeds {seeds} [min, max]:")
+    header = f"{'task':<9} {'metric':<9} {'no pretraining':>24} {'ours, ' + budget + ' pretraining':>26}"
     print(header + "\n" + "-" * len(header))
     for task, baseline, ours in rows:
         for metric in baseline["median"]:
-            print(f"{task:<6} {metric:<9} {spread(baseline, metric):>24} {spread(ours, metric):>26}")
+            print(f"{task:<9} {metric:<9} {spread(baseline, metric):>24} {spread(ours, metric):>26}")
 
 
 def print_pretraining_summary(phases: dict[str, Path]) -> None:
@@ -236,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work_dir
     vocab_dir = work / "vocab"
     try:
-        tasks = [get_task(name.strip()) for name in args.tasks.split(",")]
+        tasks = [lookup_task(name.strip()) for name in args.tasks.split(",")]
     except InputError as e:
         sys.exit(f"error: {e}")
     train_vocabulary(args, vocab_dir)

@@ -3,6 +3,12 @@
     bert-predict --model runs/cola "The book was written by John."
     bert-predict --model runs/mrpc/seed-1/model "He left early." "He did not stay long."
     bert-predict --model runs/mrpc --input pairs.tsv --output predictions.tsv
+    bert-predict --model runs/ner "Angela Merkel visited Paris on Tuesday."
+
+A token classifier (config.json's architecture, e.g. BertForTokenClassification from `bert-finetune --task
+conll2003`) prints the text's entities instead: character offsets, type, score and the entity's text, one
+per line (finetune/predict_entities.py); with --input, TSV rows `index start end type score entity`, or one
+JSON object per text.
 
 --model is a model directory (config.json, model.safetensors, vocab.txt; BERT or DistilBERT), a
 `bert-finetune` output directory, whose best model (summary.json's best_model) is used, or a Hugging Face Hub
@@ -26,10 +32,12 @@ from pathlib import Path
 import torch
 
 from bert.checkpoint import atomic_write
-from finetune.checkpoint import find_checkpoint, load_classifier
+from finetune.checkpoint import CLASSIFIERS, find_checkpoint, load_classifier
 from finetune.data import EncodedSplit
 from training.errors import InputError
 from finetune.evaluate import predict_logits
+from finetune.predict_entities import find_entities, format_entities, format_entity_file, is_token_classifier, single_texts
+from finetune.token_classification import TOKEN_CLASSIFIERS
 from finetune.train import Recipe
 from training import Precision, add_precision_flag, choose_precision
 
@@ -166,21 +174,25 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
 def run(args: argparse.Namespace) -> None:
     examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
     model_dir = resolve_model_dir(find_checkpoint(args.model))
-    model, tokenizer = load_classifier(model_dir)
+    tags_tokens = is_token_classifier(model_dir)  # a NER model: entity spans (finetune/predict_entities.py)
+    texts = single_texts(examples) if tags_tokens else None
+    model, tokenizer = load_classifier(model_dir, TOKEN_CLASSIFIERS if tags_tokens else CLASSIFIERS)
     precision = choose_precision(args.precision, torch.device("cpu"))
     print(precision.describe(), file=sys.stderr)
     max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
-    predictions = predict(model, tokenizer, examples, args.batch_size, max_length, precision)
-    if not args.input:
-        print(format_single(predictions[0]))
-        return
-    text = format_file(predictions, as_jsonl=args.output is not None and args.output.suffix == ".jsonl")
-    if args.output is None:
+    as_jsonl = args.output is not None and args.output.suffix == ".jsonl"
+    if tags_tokens:
+        found = find_entities(model, tokenizer, texts, args.batch_size, max_length, precision)
+        text = format_entity_file(texts, found, as_jsonl) if args.input else format_entities(found[0])
+    else:
+        predictions = predict(model, tokenizer, examples, args.batch_size, max_length, precision)
+        text = format_file(predictions, as_jsonl) if args.input else format_single(predictions[0]) + "\n"
+    if args.output is None or not args.input:  # one text's answer is always printed
         sys.stdout.write(text)
     else:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(args.output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-        print(f"{len(predictions)} predictions written to {args.output}", file=sys.stderr)
+        print(f"{len(examples)} predictions written to {args.output}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

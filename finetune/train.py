@@ -32,16 +32,16 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from bert.checkpoint import atomic_write
-from finetune.checkpoint import ModelSource, build_classifier, load_classifier, save_classifier
-from finetune.data import EncodedSplit, collate, length_grouped_batches
-from finetune.evaluate import predict_logits, sample_table, score, write_predictions, write_submission
-from finetune.tasks import GlueTask, metric_key
+from finetune.checkpoint import ModelSource, save_classifier
+from finetune.data import length_grouped_batches
 from training import (DistributedContext, MetricsLog, Precision, build_lr_schedule, build_optimizer, plot_metrics,
                       set_seed)
 from training.engine import Engine
@@ -65,34 +65,44 @@ class Recipe:
 
 
 @dataclass
-class EncodedTask:
-    """A task's splits, tokenised (see finetune.data)."""
-
-    train: EncodedSplit
-    dev: dict[str, EncodedSplit]
-    test: dict[str, EncodedSplit]
-
-
-@dataclass
 class SeedResult:
     seed: int
     best_epoch: int
     metrics: dict[str, float]  # dev metrics of the best epoch
-    dev_logits: dict[str, torch.Tensor]  # the best epoch's dev logits, per dev split
     epoch_seconds: list[float]  # training time of each epoch (without evaluation)
     train_seconds: float  # wall time of the whole run: training, evaluation, saving
-    test_metrics: dict[str, float]  # the best epoch's scores on labelled test splits ("test_accuracy"); often none
+    test_metrics: dict[str, float]  # the best epoch's scores on labelled test data ("test_f1"); often none
+    predictions: object = None  # the best epoch's dev predictions (the family's kind); None when reused
 
     def to_json(self) -> dict:
-        return {**asdict(self), "dev_logits": {k: v.tolist() for k, v in self.dev_logits.items()}}
+        return {k: v for k, v in asdict(self).items() if k != "predictions"}  # predictions are in files
 
     @classmethod
     def from_json(cls, record: dict) -> "SeedResult":
-        return cls(**{**record, "dev_logits": {k: torch.tensor(v) for k, v in record["dev_logits"].items()}})
+        return cls(**record)
 
 
-def finetune(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask, recipe: Recipe,
-             seeds: list[int], output: Path, ctx: DistributedContext) -> tuple[dict, list[SeedResult]] | int:
+class TaskFamily(Protocol):
+    """What a kind of task gives the fine-tuning job; see finetune/sentence_classification.py for the
+    contract (token_classification.py and qa/family.py implement it too)."""
+
+    name: str
+    main_metric: str
+    metric_keys: list[str]
+    train_lengths: list[int]
+
+    def build_model(self, source: ModelSource) -> nn.Module: ...
+    def train_batch(self, positions: list[int], pad_token_id: int, token_types: bool) -> dict: ...
+    def item_counts(self, batch: dict) -> dict[str, float]: ...
+    def evaluate(self, model: nn.Module, ctx: DistributedContext, precision: Precision) -> tuple[dict, object]: ...
+    def save_best(self, model: nn.Module, tokenizer, predictions, out: Path) -> None: ...
+    def load_best(self, directory: Path) -> nn.Module: ...
+    def write_test(self, model: nn.Module, ctx: DistributedContext, precision: Precision, out: Path) -> dict: ...
+    def print_report(self, summary: dict, results: list, output: Path) -> None: ...
+
+
+def finetune(family: TaskFamily, source: ModelSource, tokenizer, recipe: Recipe, seeds: list[int], output: Path,
+             ctx: DistributedContext) -> tuple[dict, list[SeedResult]] | int:
     """Fine-tune once per seed (a seed finished earlier is reused) and write OUT/summary.json; returns the
     summary and the runs, or the exit status (128 + signal) of a run a signal stopped."""
     results = []
@@ -104,12 +114,12 @@ def finetune(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask, 
             if ctx.is_main:
                 print(f"seed {seed}: finished earlier, reusing {finished}")
             continue
-        job = FineTuningJob(task, source, tokenizer, data, recipe, seed, out, ctx)
+        job = FineTuningJob(family, source, tokenizer, recipe, seed, out, ctx)
         status = job.run()
         if status != 0:
             return status
         results.append(job.result)
-    summary = make_summary(task, source, recipe, results)
+    summary = make_summary(family, source, recipe, results)
     if ctx.is_main:
         write_json(output / "summary.json", summary)
     return summary, results
@@ -118,16 +128,16 @@ def finetune(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask, 
 class FineTuningJob:
     """One seed's fine-tuning as a job of the training engine (see training.engine.TrainingJob)."""
 
-    def __init__(self, task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask, recipe: Recipe, seed: int,
-                 out: Path, ctx: DistributedContext):
-        self.task, self.tokenizer, self.data, self.recipe = task, tokenizer, data, recipe
+    def __init__(self, family: TaskFamily, source: ModelSource, tokenizer, recipe: Recipe, seed: int, out: Path,
+                 ctx: DistributedContext):
+        self.family, self.tokenizer, self.recipe = family, tokenizer, recipe
         self.seed, self.out, self.ctx = seed, out, ctx
         self.grad_accum, self.max_grad_norm = recipe.grad_accum, recipe.max_grad_norm
         self.precision = Precision(recipe.precision, ctx.device.type, "chosen by bert-finetune")
         set_seed(seed)  # before building the model: the classifier's fresh weights come from this seed
-        self.model = build_classifier(source, task).to(ctx.device).train()
+        self.model = family.build_model(source).to(ctx.device).train()
         self.token_types = self.model.config.type_vocab_size > 0  # DistilBERT has no segment embeddings
-        self.steps_per_epoch = math.ceil(len(data.train) / recipe.batch_size)
+        self.steps_per_epoch = math.ceil(len(family.train_lengths) / recipe.batch_size)
         self.total_steps = self.steps_per_epoch * recipe.epochs
         optimizer = build_optimizer(self.model, recipe.lr, recipe.weight_decay)
         scheduler = build_lr_schedule(optimizer, round(recipe.warmup_ratio * self.total_steps), self.total_steps)
@@ -164,7 +174,7 @@ class FineTuningJob:
         if self.batches_of_epoch is None or self.batches_of_epoch[0] != epoch:
             order_seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
             generator = torch.Generator().manual_seed(order_seed)
-            self.batches_of_epoch = (epoch, length_grouped_batches(self.data.train.lengths, self.recipe.batch_size,
+            self.batches_of_epoch = (epoch, length_grouped_batches(self.family.train_lengths, self.recipe.batch_size,
                                                                    generator))
         return self.batches_of_epoch[1]
 
@@ -175,10 +185,11 @@ class FineTuningJob:
             return []
         mine = positions[self.ctx.rank::self.ctx.world_size]
         parts = [mine[i::self.grad_accum] for i in range(self.grad_accum)]
-        return [collate(self.data.train, part, self.tokenizer.pad_token_id, self.token_types) for part in parts if part]
+        pad = self.tokenizer.pad_token_id
+        return [self.family.train_batch(part, pad, self.token_types) for part in parts if part]
 
     def item_counts(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        return {"loss": float(len(batch["input_ids"]))}  # the loss is a mean over examples
+        return self.family.item_counts(batch)
 
     def loss_terms(self, output) -> dict[str, torch.Tensor]:
         return {"loss": output.loss}
@@ -214,19 +225,18 @@ class FineTuningJob:
     def end_epoch(self, epoch: int, step: int) -> None:
         self.epoch_seconds.append(self.seconds["epoch"])
         mean_loss = self.loss_sum / max(self.loss_steps, 1)
-        metrics, dev_logits = evaluate_dev(self.task, self.model, self.data.dev, self.tokenizer.pad_token_id,
-                                           self.recipe, self.ctx)
+        metrics, predictions = self.family.evaluate(self.model, self.ctx, self.precision)
         self.log.write({"seed": self.seed, "epoch": epoch, "step": step, "train_loss": mean_loss,
                         "epoch_seconds": self.epoch_seconds[-1], **metrics})
         if self.ctx.is_main:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             tqdm.write(f"seed {self.seed} epoch {epoch}: train loss {mean_loss:.4f}, dev {shown} "
                        f"({self.epoch_seconds[-1]:.1f}s)")
-        main = self.task.main_metric
+        main = self.family.main_metric
         if self.best is None or metrics[main] > self.best["metrics"][main]:
-            self.best = {"epoch": epoch, "metrics": metrics, "dev_logits": dev_logits}
+            self.best = {"epoch": epoch, "metrics": metrics, "predictions": predictions}
             if self.ctx.is_main:
-                save_best(self.task, self.model, self.tokenizer, self.data.dev, dev_logits, self.out)
+                self.family.save_best(self.model, self.tokenizer, predictions, self.out)
         self.seconds["epoch"], self.loss_sum, self.loss_steps = 0.0, 0.0, 0
         if epoch < self.recipe.epochs:
             self.progress.reset()
@@ -255,72 +265,29 @@ class FineTuningJob:
             return
         self.tick()
         self.ctx.barrier()  # rank 0 has written the best model
-        best_model, _ = load_classifier(self.out / "model")
-        test_metrics = write_test_predictions(self.task, best_model.to(self.ctx.device), self.data.test,
-                                              self.tokenizer.pad_token_id, self.recipe, self.ctx, self.out)
-        dev_keys = [metric_key(self.task, split, m) for split in self.task.dev_splits for m in self.task.metrics]
+        best_model = self.family.load_best(self.out / "model").to(self.ctx.device)
+        test_metrics = self.family.write_test(best_model, self.ctx, self.precision, self.out)
         if self.ctx.is_main:
             plot_metrics(self.out / "metrics.jsonl", self.out / "metrics.png",
-                         {"training loss": ["loss"], "dev": dev_keys})
-        self.result = SeedResult(self.seed, self.best["epoch"], self.best["metrics"], self.best["dev_logits"],
-                                 self.epoch_seconds, self.seconds["run"], test_metrics)
+                         {"training loss": ["loss"], "dev": self.family.metric_keys})
+        self.result = SeedResult(self.seed, self.best["epoch"], self.best["metrics"], self.epoch_seconds,
+                                 self.seconds["run"], test_metrics, self.best["predictions"])
         if self.ctx.is_main:
             write_json(self.out / "result.json", self.result.to_json())
             shutil.rmtree(self.out / "checkpoints", ignore_errors=True)  # the seed is done: result.json says so
 
 
-def recipe_precision(recipe: Recipe, ctx: DistributedContext) -> Precision:
-    return Precision(recipe.precision, ctx.device.type, "chosen by bert-finetune")
-
-
-def evaluate_dev(task: GlueTask, model, dev: dict[str, EncodedSplit], pad_token_id: int, recipe: Recipe,
-                 ctx: DistributedContext) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Metrics on every dev split (MNLI has two), named as in metric_key, and the logits."""
-    metrics, logits = {}, {}
-    for split in task.dev_splits:
-        logits[split.name] = predict_logits(model, dev[split.name], recipe.eval_batch_size, pad_token_id, ctx,
-                                            recipe_precision(recipe, ctx))
-        for name, value in score(task, dev[split.name], logits[split.name]).items():
-            metrics[metric_key(task, split, name)] = value
-    return metrics, logits
-
-
-def save_best(task: GlueTask, model, tokenizer, dev: dict[str, EncodedSplit], dev_logits: dict, out: Path) -> None:
-    save_classifier(model, tokenizer, out / "model")
-    for name, split in dev.items():
-        write_predictions(out / f"{name}_predictions.tsv", task, split, dev_logits[name])
-
-
-def write_test_predictions(task: GlueTask, model, test: dict[str, EncodedSplit], pad_token_id: int, recipe: Recipe,
-                           ctx: DistributedContext, out: Path) -> dict[str, float]:
-    """Predict every test split; returns the scores of the labelled ones, named "<split>_<metric>"."""
-    metrics = {}
-    for split in task.test_splits:
-        if split.name not in test:
-            continue
-        logits = predict_logits(model, test[split.name], recipe.eval_batch_size, pad_token_id, ctx,
-                                recipe_precision(recipe, ctx))
-        if test[split.name].labels is not None:
-            metrics |= {f"{split.name}_{name}": v for name, v in score(task, test[split.name], logits).items()}
-        if ctx.is_main and split.submission is not None:
-            (out / "submission").mkdir(parents=True, exist_ok=True)
-            write_submission(out / "submission" / split.submission, task, test[split.name], logits)
-        elif ctx.is_main:
-            write_predictions(out / f"{split.name}_predictions.tsv", task, test[split.name], logits)
-    return metrics
-
-
 # ------------------------------------------------------------------ summary
 
-def make_summary(task: GlueTask, source: ModelSource, recipe: Recipe, results: list[SeedResult]) -> dict:
+def make_summary(family: TaskFamily, source: ModelSource, recipe: Recipe, results: list[SeedResult]) -> dict:
     """Per-seed best-epoch metrics, their median (per metric), and timings."""
     metric_names = list(results[0].metrics)
-    best = max(results, key=lambda r: r.metrics[task.main_metric])
+    best = max(results, key=lambda r: r.metrics[family.main_metric])
     all_epochs = [s for r in results for s in r.epoch_seconds]
     summary = {
-        "task": task.name,
+        "task": family.name,
         "model": source.name,
-        "main_metric": task.main_metric,
+        "main_metric": family.main_metric,
         "median": {name: statistics.median(r.metrics[name] for r in results) for name in metric_names},
         "seeds": [{"seed": r.seed, "best_epoch": r.best_epoch, **r.metrics, **r.test_metrics,
                    "train_seconds": round(r.train_seconds, 2)} for r in results],
@@ -335,24 +302,6 @@ def make_summary(task: GlueTask, source: ModelSource, recipe: Recipe, results: l
         summary["test_median"] = {name: statistics.median(r.test_metrics[name] for r in results)
                                   for name in results[0].test_metrics}
     return summary
-
-
-def print_report(task: GlueTask, summary: dict, results: list[SeedResult], data: EncodedTask,
-                 output: Path) -> None:
-    """Median scores, one line per seed, and a table of sample dev predictions of the best run."""
-    several = len(results) > 1
-    print(f"\n{task.name} dev{' (median of %d seeds)' % len(results) if several else ''}: "
-          + ", ".join(f"{k} {v:.4f}" for k, v in summary["median"].items()))
-    if "test_median" in summary:
-        print("test (the best epoch on dev): " + ", ".join(f"{k} {v:.4f}" for k, v in summary["test_median"].items()))
-    for row in summary["seeds"] if several else []:
-        scores = ", ".join(f"{k} {row[k]:.4f}" for k in summary["median"])
-        print(f"  seed {row['seed']}: {scores} (best epoch {row['best_epoch']}, {row['train_seconds']:.0f}s)")
-    best = next(r for r in results if r.seed == summary["best_seed"])
-    first_dev = task.dev_splits[0].name
-    print(f"\nsample of dev predictions ({summary['best_model']}, epoch {best.best_epoch}):")
-    print(sample_table(task, data.dev[first_dev], best.dev_logits[first_dev]))
-    print(f"\nwritten to {output}/: summary.json, seed-*/ (model, predictions, metrics)")
 
 
 def write_json(path: Path, record: dict) -> None:

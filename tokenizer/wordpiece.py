@@ -170,6 +170,31 @@ class WordPieceTokenizer:
                                     list(texts))
         return [(e.ids, e.word_ids) for e in encodings]
 
+    def split_words(self, text: str) -> list[tuple[str, tuple[int, int]]]:
+        """BERT's words of a raw text, each with its (start, end) character offsets in `text`.
+
+        The pre-split stage alone (whitespace, and every punctuation character on its own): "Paris."
+        -> ("Paris", (0, 5)), (".", (5, 6)). Encoding these words with `encode_words` gives the same
+        pieces as encoding the text, so a token classifier can be run on raw text and its word labels
+        mapped back to spans of the original characters.
+        """
+        check_text(text, "text")
+        return self._backend.pre_tokenizer.pre_tokenize_str(text)
+
+    def encode_words(self, sentences: Sequence[Sequence[str]], max_length: int | None = None) -> list[Encoding]:
+        """Encode sentences given as lists of words (pre-split, as in CoNLL files): [CLS] pieces [SEP].
+
+        `word_ids` then index the given words, so a label per word can be put on its pieces. A word may
+        still be split further (by punctuation: "1996-08-22" is 5 words of BERT's, all with one word id)
+        and normalised (lowercased); a word cut off by `max_length` has no piece left.
+        """
+        for i, words in enumerate(sentences):
+            for word in words:
+                check_text(word, f"word of sentence #{i}")
+        self._set_limits(max_length, pad_to=None)
+        encodings = self._backend.encode_batch([list(words) for words in sentences], is_pretokenized=True)
+        return [Encoding(e.ids, e.tokens, e.type_ids, e.attention_mask, e.word_ids) for e in encodings]
+
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         """Ids (a list or a 1-D tensor) back to text: "##" pieces are glued to the piece before."""
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
