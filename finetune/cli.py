@@ -1,6 +1,7 @@
-"""`bert-finetune`: fine-tune a BERT checkpoint (or a randomly initialised preset) on a GLUE task.
+"""`bert-finetune`: fine-tune a BERT checkpoint (or a randomly initialised preset) on a GLUE task or SQuAD.
 
     bert-finetune --task cola --model runs/pretrain/final --output runs/cola --data-dir ../shared/data/glue
+    bert-finetune --task squad --model DIR --output runs/squad --train-file train.json --validation-file dev.json
     torchrun --nproc-per-node 4 -m finetune --task mrpc --model DIR --output runs/mrpc --seeds 1,2,3
 
 Everything the user can get wrong is checked before the output directory is touched.
@@ -20,6 +21,7 @@ from training import DistributedContext, Precision, PrecisionError, add_precisio
 from finetune.checkpoint import build_classifier, resolve_model
 from finetune.data import encode_split
 from finetune.errors import InputError
+from finetune.qa import run as squad
 from finetune.tasks import TASKS, TaskData, get_task, load_task_data
 from finetune.train import EncodedTask, Recipe, finetune, print_report
 
@@ -27,7 +29,7 @@ from finetune.train import EncodedTask, Recipe, finetune, print_report
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="bert-finetune", description=__doc__.split("\n")[0])
-    p.add_argument("--task", required=True, help=f"GLUE task: {', '.join(TASKS)}")
+    p.add_argument("--task", required=True, help=f"GLUE task ({', '.join(TASKS)}) or squad (finetune.qa)")
     p.add_argument("--model", required=True,
                    help="checkpoint directory in HF layout (ours, or any HF BERT or DistilBERT), or a preset name "
                         "(tiny, mini, small, medium, base, large) for random weights")
@@ -41,8 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size,
                    help="examples per optimizer step, over all processes together (default: %(default)s)")
     p.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size, help="default: %(default)s")
-    p.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length,
-                   help="tokens per example after truncation, [CLS] and [SEP] included (default: %(default)s)")
+    p.add_argument("--max-seq-length", type=int,
+                   help="tokens per example after truncation, [CLS] and [SEP] included (default: "
+                        f"{defaults.max_seq_length}; squad: {squad.Windowing.max_seq_length}, per window)")
     p.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio,
                    help="fraction of the steps spent warming the learning rate up from 0 (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
@@ -50,10 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_precision_flag(p)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,
-                   help="train on a random subset of this size (quick experiments and smoke tests)")
+                   help="train on a random subset of this size (quick experiments and smoke tests; squad: questions)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace summary.json and the seed-N folders of an earlier run in --output")
-    return p.parse_args(argv)
+    squad.add_squad_flags(p)
+    args = p.parse_args(argv)
+    if args.max_seq_length is None:
+        args.max_seq_length = squad.Windowing.max_seq_length if squad.is_squad(args.task) else defaults.max_seq_length
+    return args
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -126,7 +133,10 @@ def encode_task(tokenizer, task, data: TaskData, max_length: int, show_progress:
 
 
 def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
+    if squad.is_squad(args.task):
+        return squad.run(args, ctx)
     # 1. validate everything (every process, so they all fail alike), writing nothing
+    squad.reject_squad_flags(args)
     task = get_task(args.task)
     seeds = parse_seeds(args.seeds)
     precision = choose_machine_precision(args.precision, ctx)

@@ -3,6 +3,7 @@
     bert-predict --model runs/cola "The book was written by John."
     bert-predict --model runs/mrpc/seed-1/model "He left early." "He did not stay long."
     bert-predict --model runs/mrpc --input pairs.tsv --output predictions.tsv
+    bert-predict --model runs/squad --question "Who wrote it?" --context "It was written by Pina Bausch."
 
 --model is a model directory (config.json, model.safetensors, vocab.txt; BERT or DistilBERT) or a
 `bert-finetune` output directory, whose best model (summary.json's best_model) is used. Texts are cut to the
@@ -12,6 +13,10 @@ length the model was fine-tuned with, as recorded in that summary.json (128 wher
 --input formats: `.jsonl` — one object per line with "text" and optionally "pair";
 anything else — TSV, one example per line, `text` or `text<TAB>pair`, no header.
 Results go to --output (JSON lines if it ends in .jsonl, TSV otherwise) or to stdout as TSV.
+
+A question-answering model (config.json's architectures: *ForQuestionAnswering, from `bert-finetune --task
+squad`) takes --question and --context, or --input with JSON lines of "question" and "context": see
+finetune.qa.predict.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from finetune.checkpoint import load_classifier
 from finetune.data import EncodedSplit
 from finetune.errors import InputError
 from finetune.evaluate import predict_logits
+from finetune.qa import predict as qa_predict
 from finetune.train import Recipe
 from training import Precision, PrecisionError, add_precision_flag, choose_precision
 
@@ -49,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 epilog="\n".join(__doc__.split("\n")[2:]))
     p.add_argument("--model", required=True, type=Path, help="model directory or bert-finetune output directory")
     p.add_argument("texts", nargs="*", metavar="TEXT", help='a sentence, or a sentence pair: "first" "second"')
+    p.add_argument("--question", help="a question about --context (question-answering models)")
+    p.add_argument("--context", help="the text that holds --question's answer")
     p.add_argument("--input", type=Path, help="predict every line of a .tsv or .jsonl file")
     p.add_argument("--output", type=Path, help="where --input's predictions go (default: stdout)")
     p.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
@@ -57,7 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"bert-finetune's summary.json; {DEFAULT_MAX_LENGTH} without one)")
     add_precision_flag(p)
     args = p.parse_args(argv)
-    if bool(args.texts) == bool(args.input):
+    if (args.question is None) != (args.context is None):
+        p.error("--question and --context go together")
+    if args.question is not None and (args.texts or args.input):
+        p.error("give --question and --context, or TEXT, or --input FILE: one of them")
+    if args.question is None and bool(args.texts) == bool(args.input):
         p.error("give either one sentence (or two, for a pair) or --input FILE")
     if len(args.texts) > 2:
         p.error(f"expected a sentence or a sentence pair, got {len(args.texts)} texts (quote each sentence)")
@@ -162,13 +174,18 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
     model_dir = resolve_model_dir(args.model)
-    model, tokenizer = load_classifier(model_dir)
     try:
         precision = choose_precision(args.precision, torch.device("cpu"))
     except PrecisionError as e:
         raise InputError(str(e)) from None
+    if qa_predict.is_question_answerer(model_dir):
+        print(precision.describe(), file=sys.stderr)
+        return qa_predict.run(args, model_dir, precision)
+    if args.question is not None:
+        raise InputError(f"{model_dir} is a classifier, not a question-answering model: give TEXT (or a pair)")
+    examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
+    model, tokenizer = load_classifier(model_dir)
     print(precision.describe(), file=sys.stderr)
     max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
     predictions = predict(model, tokenizer, examples, args.batch_size, max_length, precision)

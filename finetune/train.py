@@ -120,12 +120,13 @@ def train_seed(task: GlueTask, source: ModelSource, tokenizer, data: EncodedTask
 
 def train_epoch(trained, model, optimizer, scheduler, train: EncodedSplit, pad_token_id: int, recipe: Recipe,
                 batch_order: torch.Generator, ctx: DistributedContext, log: MetricsLog, seed: int, epoch: int,
-                steps_per_epoch: int, scaler: torch.amp.GradScaler | None) -> float:
+                steps_per_epoch: int, scaler: torch.amp.GradScaler | None, collate=collate) -> float:
     """One pass over the training set in length-grouped batches; returns the mean loss (all processes).
 
     `trained` is what runs forward/backward (the DDP wrapper under torchrun); `model` is the bare model.
     Each process takes every world_size-th example of each batch, so the examples per optimizer step
-    stay `recipe.batch_size` whatever the number of processes.
+    stay `recipe.batch_size` whatever the number of processes. `collate(train, positions, pad_token_id,
+    token_types)` makes a batch with its labels (another task family passes its own: finetune.qa).
     """
     batches = length_grouped_batches(train.lengths, recipe.batch_size, batch_order)
     precision = recipe_precision(recipe, ctx)
