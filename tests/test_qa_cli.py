@@ -285,3 +285,35 @@ def test_a_distilbert_checkpoint_fine_tunes_for_squad(squad_vocab, tmp_path):
     assert config["architectures"] == ["DistilBertForQuestionAnswering"]
     _, info = transformers.DistilBertForQuestionAnswering.from_pretrained(model_dir, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
+
+
+# ------------------------------------------------------------------ two processes
+
+def test_two_processes_answer_every_question(squad_vocab, tmp_path):
+    """torchrun with two CPU processes (gloo): 23 dev windows in batches of 4 split unevenly between them;
+    predictions.json still has every question, and the reported F1 is the saved model's on one process."""
+    import subprocess
+    import sys
+
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "finetune", *squad_args(squad_vocab, output, "--epochs", "3", "--lr", "1e-3", "--batch-size", "4",
+                                              "--eval-batch-size", "4", "--seeds", "1")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es)" in result.stdout
+    summary = json.loads((output / "summary.json").read_text())
+    predictions = json.loads((output / "seed-1" / "predictions.json").read_text(encoding="utf-8"))
+    examples = read_squad_file(TRAIN)
+    assert list(predictions) == [e.id for e in examples]
+
+    from finetune.qa.family import QuestionAnswering, load_question_answerer
+    from finetune.qa.windows import Windowing
+
+    model, tokenizer = load_question_answerer(output / "seed-1" / "model")
+    family = QuestionAnswering(Windowing(64, 16, 16))
+    metrics, answers = family.evaluate(model, family.encode(tokenizer, examples, labelled=False), 4,
+                                       tokenizer.pad_token_id)
+    assert {question: found[0].text for question, found in answers.items()} == predictions
+    assert metrics["f1"] == pytest.approx(summary["seeds"][0]["f1"], abs=1e-9)

@@ -122,3 +122,20 @@ def test_collate_pads_to_the_longest_window(tokenizer):
 def test_windowing_that_cannot_move_is_refused(windowing, message):
     with pytest.raises(InputError, match=message):
         windowing.check()
+
+
+def test_windows_match_transformers_overflowing_tokens(minilm_path):
+    """MiniLM's real vocabulary (word pieces, accents): the same windows, ids and offsets as the
+    transformers fast tokenizer with truncation="only_second", stride and overflowing tokens (run_qa's call)."""
+    transformers = pytest.importorskip("transformers")
+    ours = WordPieceTokenizer.from_pretrained(minilm_path)
+    theirs = transformers.AutoTokenizer.from_pretrained(minilm_path)
+    context = RHINE.context.replace("Düsseldorf", "Düsseldorf  (Landeshauptstadt)\t")
+    for max_length, stride in [(48, 8), (64, 30), (384, 128)]:
+        windows = ours.encode_windows(RHINE.question, context, max_length, stride)
+        expected = theirs(RHINE.question, context, truncation="only_second", max_length=max_length, stride=stride,
+                          return_overflowing_tokens=True, return_offsets_mapping=True)
+        assert [w.ids for w in windows] == expected["input_ids"]
+        assert [w.token_type_ids for w in windows] == expected["token_type_ids"]
+        assert [w.offsets for w in windows] == [[tuple(span) for span in spans] for spans in expected["offset_mapping"]]
+        assert [w.sequence_ids for w in windows] == [expected.sequence_ids(i) for i in range(len(windows))]

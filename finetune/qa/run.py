@@ -25,6 +25,7 @@ import math
 import random
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -32,7 +33,7 @@ from tqdm import tqdm
 
 from finetune.checkpoint import ModelSource, resolve_model
 from finetune.errors import InputError
-from finetune.qa.decoding import Decoding, best_text
+from finetune.qa.decoding import Decoding
 from finetune.qa.family import QuestionAnswering
 from finetune.qa.squad import QuestionExample, load_squad
 from finetune.qa.windows import Windowing, Windows
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> None:
     results = [train_seed(family, source, tokenizer, train_windows, dev_windows, recipe, seed,
                           args.output / f"seed-{seed}", ctx) for seed in seeds]
     summary = make_summary(family, source, recipe, results)
-    summary["recipe"].update(vars(windowing), **vars(decoding))
+    summary["recipe"].update(asdict(windowing), **asdict(decoding))
     summary.update(eval_questions=len(dev), train_questions=len(train), train_windows=len(train_windows))
     if ctx.is_main:
         write_json(args.output / "summary.json", summary)
@@ -149,12 +150,13 @@ def train_seed(family: QuestionAnswering, source: ModelSource, tokenizer, train:
     log = MetricsLog(out / "metrics.jsonl", enabled=ctx.is_main)
     batch_order = torch.Generator().manual_seed(seed)  # same on every process: all agree on the batches
     precision = recipe_precision(recipe, ctx)
+    scaler = precision.grad_scaler()  # fp16 only
 
     epoch_seconds, best = [], None  # best: (epoch, metrics)
     for epoch in range(1, recipe.epochs + 1):
         epoch_start = time.perf_counter()
         mean_loss = train_epoch(trained, model, optimizer, scheduler, train, tokenizer.pad_token_id, recipe,
-                                batch_order, ctx, log, seed, epoch, steps_per_epoch, precision.grad_scaler(),
+                                batch_order, ctx, log, seed, epoch, steps_per_epoch, scaler,
                                 collate=family.collate)
         epoch_seconds.append(time.perf_counter() - epoch_start)
         metrics, answers = family.evaluate(model, dev, recipe.eval_batch_size, tokenizer.pad_token_id, ctx, precision)
@@ -177,17 +179,17 @@ def train_seed(family: QuestionAnswering, source: ModelSource, tokenizer, train:
 def print_report(summary: dict, dev: list[QuestionExample], output: Path, n: int = 6) -> None:
     """Median EM/F1, one line per seed, and a few dev questions with the best run's answers."""
     seeds = summary["seeds"]
-    print(f"\nsquad dev, first {summary['eval_questions']} questions"
+    print(f"\nsquad dev, {summary['eval_questions']} questions"
           f"{' (median of %d seeds)' % len(seeds) if len(seeds) > 1 else ''}: "
           f"exact match {summary['median']['exact_match']:.2f}, F1 {summary['median']['f1']:.2f}")
     for row in seeds if len(seeds) > 1 else []:
         print(f"  seed {row['seed']}: exact match {row['exact_match']:.2f}, F1 {row['f1']:.2f} "
               f"(best epoch {row['best_epoch']}, {row['train_seconds']:.0f}s)")
-    predictions = json.loads((output / f"seed-{summary['best_seed']}" / "predictions.json").read_text())
+    predictions = json.loads((output / f"seed-{summary['best_seed']}" / "predictions.json").read_text(encoding="utf-8"))
     print(f"\nsample of dev answers ({summary['best_model']}):")
     for example in random.Random(0).sample(dev, min(n, len(dev))):
         print(f"  Q: {shorten(example.question)}\n     predicted: {shorten(predictions[example.id])!r}   "
-              f"gold: {' | '.join(repr(shorten(a.text)) for a in dict.fromkeys(example.answers))}")
+              f"gold: {' | '.join(repr(shorten(text)) for text in dict.fromkeys(a.text for a in example.answers))}")
     print(f"\nwritten to {output}/: summary.json, seed-*/ (model, predictions.json, nbest_predictions.json, metrics)")
 
 
