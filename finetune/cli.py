@@ -1,7 +1,9 @@
-"""`bert-finetune`: fine-tune a BERT checkpoint (or a random preset) on a GLUE task, CoNLL-2003 NER or your own files.
+"""`bert-finetune`: fine-tune a BERT checkpoint (or a random preset) on a GLUE task, CoNLL-2003 NER, SQuAD or
+your own files.
 
     bert-finetune --task cola --model runs/pretrain/final --output runs/cola --data-dir ../shared/data/glue
     bert-finetune --task conll2003 --model DIR --output runs/ner --data-dir ../shared/data/ner --epochs 2
+    bert-finetune --task squad --model DIR --output runs/squad --train-file train.json --validation-file dev.json
     torchrun --nproc-per-node 4 -m finetune --task mrpc --model DIR --output runs/mrpc --seeds 1,2,3
     bert-finetune --train-file train.csv --validation-file dev.csv --text-columns review --label-column stars \
                   --model bert-base-uncased --output runs/reviews
@@ -25,6 +27,7 @@ from finetune.checkpoint import ModelSource, build_classifier, resolve_model
 from finetune.conll import TOKEN_TASKS, get_token_task, is_token_task, load_token_task_data
 from finetune.data import encode_split
 from finetune.file_task import add_file_task_flags, load_file_task
+from finetune.qa import run as squad
 from finetune.sentence_classification import EncodedTask, SentenceClassification
 from finetune.tasks import TASKS, GlueTask, TaskData, get_task, load_task_data
 from finetune.token_classification import TokenClassification, encode_token_task
@@ -41,8 +44,9 @@ RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it i
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="bert-finetune", description=__doc__.split("\n")[0])
-    p.add_argument("--task", help=f"GLUE task ({', '.join(TASKS)}) or named-entity recognition "
-                   f"({', '.join(TOKEN_TASKS)}); leave it out to fine-tune on --train-file")
+    p.add_argument("--task", help=f"GLUE task ({', '.join(TASKS)}), named-entity recognition "
+                   f"({', '.join(TOKEN_TASKS)}) or squad (question answering); leave it out to fine-tune on your "
+                   "own --train-file")
     p.add_argument("--model", required=True,
                    help="checkpoint directory in HF layout (ours, or any HF BERT or DistilBERT); else a preset name "
                         f"for random weights ({', '.join(PRESETS)}); else a Hugging Face Hub model id "
@@ -59,8 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size,
                    help="examples per optimizer step, over all processes together (default: %(default)s)")
     p.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size, help="default: %(default)s")
-    p.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length,
-                   help="tokens per example after truncation, [CLS] and [SEP] included (default: %(default)s)")
+    p.add_argument("--max-seq-length", type=int,
+                   help="tokens per example after truncation, [CLS] and [SEP] included (default: "
+                        f"{defaults.max_seq_length}; squad: {squad.Windowing.max_seq_length}, per window)")
     p.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio,
                    help="fraction of the steps spent warming the learning rate up from 0 (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
@@ -72,7 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_precision_flag(p)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,
-                   help="train on a random subset of this size (quick experiments and smoke tests)")
+                   help="train on a random subset of this size (quick experiments and smoke tests; squad: questions)")
     run_dir = p.add_mutually_exclusive_group()
     run_dir.add_argument("--resume", action="store_true",
                          help="continue the run in --output where it stopped (same arguments): finished seeds are "
@@ -84,7 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save-every", type=int, default=defaults.save_every,
                    help="a resumable checkpoint every N optimizer steps, besides each epoch's end (default: only "
                         "those)")
-    return p.parse_args(argv)
+    squad.add_squad_flags(p)
+    args = p.parse_args(argv)
+    if args.max_seq_length is None:
+        args.max_seq_length = squad.Windowing.max_seq_length if squad.is_squad(args.task) else defaults.max_seq_length
+    return args
 
 
 def add_data_file_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -252,9 +261,13 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
     # 1. validate everything (every process, so they all fail alike), writing nothing
     seeds, precision, recipe, run_record = check_common(args, ctx)
     source, tokenizer = check_model(args, recipe)
-    if args.task is not None and is_token_task(args.task):
+    if squad.is_squad(args.task):
+        family, what = squad.squad_family(args, recipe, source, tokenizer, show_progress=ctx.is_main)
+    elif args.task is not None and is_token_task(args.task):
+        squad.reject_squad_flags(args)
         family, what = token_family(args, recipe, source, tokenizer)
     else:
+        squad.reject_squad_flags(args)
         family, what = sentence_family(args, recipe, source, tokenizer, show_progress=ctx.is_main)
     ctx.barrier()  # every process has checked the output directory before rank 0 writes to it
 

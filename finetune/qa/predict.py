@@ -1,0 +1,134 @@
+"""`bert-predict` for a question-answering model: answers taken from the context, with span and score.
+
+    bert-predict --model runs/squad --question "Who wrote it?" --context "It was written by Pina Bausch."
+    bert-predict --model runs/squad --input questions.jsonl --output answers.jsonl
+
+--input: JSON lines, each an object with "question" and "context" strings (and optionally "id"). Each
+answer is written as a JSON line: id (the input's, or its line number), question, answer, start, end
+(characters [start, end) of the context) and score (start logit + end logit), to --output or stdout.
+Windows and decoding follow the `bert-finetune` run that wrote the model (its summary.json), so a
+long context is read the way the model was trained to read it; defaults otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from bert.checkpoint import atomic_write
+from training.errors import InputError
+from finetune.qa.decoding import Decoding, PredictedAnswer
+from finetune.qa.family import QuestionAnswering, load_question_answerer
+from finetune.qa.squad import QuestionExample
+from finetune.qa.windows import Windowing
+from training import Precision
+
+
+def is_question_answerer(model_dir: Path) -> bool:
+    """True when config.json names a *ForQuestionAnswering architecture (what bert-finetune --task squad saves)."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any(name.endswith("ForQuestionAnswering") for name in config.get("architectures") or [])
+
+
+def fine_tuned_family(model_dir: Path, max_seq_length: int | None) -> QuestionAnswering:
+    """Windowing and decoding of the bert-finetune run that wrote `model_dir` (OUT/seed-N/model), where its
+    summary.json is found; defaults otherwise. --max-seq-length, when given, wins."""
+    recorded = {}
+    summary = model_dir.parent.parent / "summary.json"
+    if summary.is_file():
+        run = json.loads(summary.read_text())
+        recorded = {**run.get("windowing", {}), **run.get("decoding", {})}
+
+    def settings(kind):
+        return kind(**{f.name: recorded[f.name] for f in fields(kind) if isinstance(recorded.get(f.name), int)})
+
+    windowing, decoding = settings(Windowing), settings(Decoding)
+    if max_seq_length is not None:
+        windowing = Windowing(max_seq_length, windowing.doc_stride, windowing.max_query_length)
+    windowing.check()
+    return QuestionAnswering(windowing, decoding)
+
+
+def read_questions(path: Path) -> list[QuestionExample]:
+    """Questions of a JSON-lines file; a bad line is an InputError naming file and line."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    examples = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if line.strip():
+            examples.append(_question(line, f"{path}:{line_no}", line_no))
+    if not examples:
+        raise InputError(f"{path}: no questions in the file")
+    return examples
+
+
+def _question(line: str, where: str, line_no: int) -> QuestionExample:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: not valid JSON ({e.msg})") from None
+    if not (isinstance(record, dict) and isinstance(record.get("question"), str)
+            and isinstance(record.get("context"), str)):
+        raise InputError(f'{where}: expected an object with "question" and "context" strings')
+    return checked_question(str(record.get("id", line_no)), record["question"], record["context"], where)
+
+
+def checked_question(question_id: str, question: str, context: str, where: str) -> QuestionExample:
+    if not question.strip() or not context.strip():
+        raise InputError(f"{where}: the question and the context must not be empty")
+    return QuestionExample(question_id, question, context, ())
+
+
+def answer_questions(model_dir: Path, examples: list[QuestionExample], batch_size: int,
+                     max_seq_length: int | None, precision: Precision) -> list[PredictedAnswer | None]:
+    """The best answer to each question (None when no span of its context is allowed)."""
+    model, tokenizer = load_question_answerer(model_dir)
+    family = fine_tuned_family(model_dir, max_seq_length)
+    if family.windowing.max_seq_length > model.config.max_position_embeddings:
+        raise InputError(f"--max-seq-length {family.windowing.max_seq_length} is longer than the model's "
+                         f"{model.config.max_position_embeddings} positions")
+    windows = family.encode(tokenizer, examples, labelled=False)
+    answers = family.answer(model, windows, batch_size, tokenizer.pad_token_id, precision=precision)
+    return [answers[example.id][0] if answers[example.id] else None for example in examples]
+
+
+def format_answer(answer: PredictedAnswer | None) -> str:
+    if answer is None:
+        return "(no answer: the context has no span the model may choose)"
+    return f"{answer.text}\n  span   characters {answer.start}-{answer.end} of the context\n  score  {answer.score:.4f}"
+
+
+def answer_record(example: QuestionExample, answer: PredictedAnswer | None) -> dict:
+    record = {"id": example.id, "question": example.question}
+    if answer is None:
+        return record | {"answer": "", "start": None, "end": None, "score": None}
+    return record | {"answer": answer.text, "start": answer.start, "end": answer.end, "score": round(answer.score, 4)}
+
+
+def run(args: argparse.Namespace, model_dir: Path, precision: Precision) -> None:
+    """bert-predict's path for a QA model (finetune.predict dispatches here)."""
+    if args.texts:
+        raise InputError(f"{model_dir} answers questions: give --question and --context, or --input FILE "
+                         "(JSON lines with question and context)")
+    if args.input:
+        examples = read_questions(args.input)
+    else:
+        examples = [checked_question("1", args.question, args.context, "--question/--context")]
+    answers = answer_questions(model_dir, examples, args.batch_size, args.max_seq_length, precision)
+    if not args.input:
+        print(format_answer(answers[0]))
+        return
+    text = "".join(json.dumps(answer_record(e, a), ensure_ascii=False) + "\n"
+                   for e, a in zip(examples, answers))
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        print(f"{len(answers)} answers written to {args.output}", file=sys.stderr)
