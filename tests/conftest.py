@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -45,3 +46,14 @@ def squad_vocab(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("squad-vocab") / "vocab.txt"
     path.write_text("\n".join([*SPECIAL_TOKENS, *sorted(words - {"🚋"})]) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Every test on one thread: tiny models gain nothing from a second one, one thread avoids OpenMP
+    spin-waiting (10x slower) when other processes share the 2-core machine, and the subprocess runs use
+    OMP_NUM_THREADS=1, so in-process runs must match them for bit-equality."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

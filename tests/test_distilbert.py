@@ -32,14 +32,6 @@ HEADS = ["DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClass
          "DistilBertForTokenClassification", "DistilBertForQuestionAnswering"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread, and the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def make_batch(vocab_size: int, seed: int = 0):
     """Rows of different lengths, so padding; no token types (DistilBERT has none)."""

@@ -34,15 +34,6 @@ def write_vocab(path: Path, extra: list[str] = ()) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread, and one thread avoids OpenMP spin-waiting (10x
-    slower) when other processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:

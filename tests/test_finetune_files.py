@@ -46,13 +46,6 @@ SCORES = [("not at all", 0.0), ("hardly", 0.5), ("a little", 1.5), ("somewhat", 
 ALL_TEXT = " ".join([t for t, _ in REVIEWS] + [a + " " + b for a, b, _ in PAIRS] + [t for t, _ in SCORES])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def write_csv(path: Path, header: list[str], rows: list[tuple], delimiter: str = ",", bom: bool = False) -> Path:
     """RFC 4180: fields holding the delimiter, a quote or a line break are quoted, quotes doubled."""

@@ -37,13 +37,6 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:

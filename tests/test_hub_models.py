@@ -26,13 +26,6 @@ ABSENT = (r"testorg/absent: no such local directory; as a Hugging Face Hub model
           r"\(.*hf-cache\), and HF_HUB_OFFLINE is set: download it once with the network on")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def put_in_hub_cache(cache: Path, model_id: str, folder: Path) -> Path:
     """Lay `folder`'s files out as a download of `model_id`: blobs named by their hash, a snapshot of

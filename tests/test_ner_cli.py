@@ -23,14 +23,6 @@ from test_ner_data import FIXTURES, write_ner_vocab
 CONLL = FIXTURES / "conll2003"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread (and one avoids OpenMP spin-waiting on a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:

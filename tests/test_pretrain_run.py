@@ -59,15 +59,6 @@ def weights(output: Path) -> dict[str, torch.Tensor]:
     return load_file(output / "model.safetensors")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and two threads on a busy 2-core machine are pathological);
-    the subprocess runs use OMP_NUM_THREADS=1, so the in-process runs must match for bit-equality."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):

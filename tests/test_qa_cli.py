@@ -24,13 +24,6 @@ TRAIN = SQUAD_FIXTURES / "train.json"
 SMALL_WINDOWS = ["--max-seq-length", "64", "--max-query-length", "16", "--doc-stride", "16"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def squad_args(vocab: Path, output: Path, *extra: str) -> list[str]:
     return ["--task", "squad", "--model", "tiny", "--vocab", str(vocab), "--output", str(output),
