@@ -20,6 +20,8 @@ import transformers
 import bert
 from training import Precision, choose_precision, device_name
 
+transformers.utils.logging.disable_progress_bar()
+
 
 def timed(fn, repeats: int) -> list[float]:
     times = []
