@@ -30,6 +30,13 @@ from tokenizer import WordPieceTokenizer
 
 from .checkpoint import IGNORED_KEYS, normalise_legacy_name, read_state_dict, resolve_checkpoint_dir
 from .config import BertConfig
+from .distilbert import (
+    DistilBertForMaskedLM,
+    DistilBertForQuestionAnswering,
+    DistilBertForSequenceClassification,
+    DistilBertForTokenClassification,
+    DistilBertModel,
+)
 from .heads import (
     BertForMaskedLM,
     BertForNextSentencePrediction,
@@ -75,6 +82,13 @@ ARCHITECTURES = {a.model_class.__name__: a for a in [
                  cls_only=True),
     Architecture(BertForTokenClassification, lambda c, n: n * c.hidden_size * c.num_labels),
     Architecture(BertForQuestionAnswering, lambda c, n: n * c.hidden_size * 2),  # a start and an end score
+    # DistilBERT: no pooler; its classifier reads [CLS] through pre_classifier (dense) then classifier
+    Architecture(DistilBertModel, lambda c, n: 0),
+    Architecture(DistilBertForMaskedLM, mlm_head_macs),
+    Architecture(DistilBertForSequenceClassification,
+                 lambda c, n: c.hidden_size * c.hidden_size + c.hidden_size * c.num_labels, cls_only=True),
+    Architecture(DistilBertForTokenClassification, lambda c, n: n * c.hidden_size * c.num_labels),
+    Architecture(DistilBertForQuestionAnswering, lambda c, n: n * c.hidden_size * 2),
 ]}
 
 
@@ -246,7 +260,8 @@ def attention_weights(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torc
     """softmax(Q K^T / sqrt(d) + mask) of every layer and head, as each SelfAttention computes it:
     (layers, heads, seq, seq), query (row) x key (column). Run through the bare encoder so that a
     classifier's last layer, which otherwise asks with [CLS] alone, gives every token's row."""
-    encoder = getattr(model, "bert", model)  # task models hold the encoder as .bert (bert/heads.py)
+    # task models hold the encoder as .bert (bert/heads.py) or .distilbert (bert/distilbert.py)
+    encoder = getattr(model, "bert", None) or getattr(model, "distilbert", None) or model
     attentions = [m for m in encoder.modules() if isinstance(m, SelfAttention)]
     for m in attentions:
         m.keep_weights = True
@@ -408,8 +423,9 @@ def inspect_checkpoint(args: argparse.Namespace) -> tuple[dict, nn.Module]:
             raise InspectError(f"cannot load the checkpoint's tokenizer: {e}") from None
         encoding = encode(tokenizer, args.sentence, args.pair, config.max_position_embeddings)
         inputs = {"input_ids": torch.tensor([encoding.ids]),  # (1, seq): a batch of one
-                  "attention_mask": torch.tensor([encoding.attention_mask]),
-                  "token_type_ids": torch.tensor([encoding.token_type_ids])}
+                  "attention_mask": torch.tensor([encoding.attention_mask])}
+        if config.type_vocab_size > 0:  # DistilBERT has no segment embeddings: a pair is told apart by [SEP]
+            inputs["token_type_ids"] = torch.tensor([encoding.token_type_ids])
         with torch.no_grad():
             shapes, output = trace_shapes(model, inputs)
             if args.attention is not None:

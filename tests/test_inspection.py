@@ -5,6 +5,7 @@ fine-tuned with frozen embeddings, and one-line errors for bad input."""
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,17 +123,19 @@ def test_shapes_and_flops_in_the_report(minilm_run):
 def test_flop_formula_counts_the_matmuls_the_model_runs(name):
     architecture = ARCHITECTURES[name]
     torch.manual_seed(0)
-    model = architecture.model_class(bert.BertConfig(**TINY)).eval()
+    distil = name.startswith("DistilBert")
+    config = bert.DistilBertConfig(**TINY) if distil else bert.BertConfig(**TINY)
+    model = architecture.model_class(config).eval()
     n = 11
     ids = torch.randint(5, TINY["vocab_size"], (1, n))
-    types = (torch.arange(n) >= 6).long()[None]
+    segments = {} if distil else {"token_type_ids": (torch.arange(n) >= 6).long()[None]}
     # FlopCounterMode has no formula for the fused CPU attention kernel, so the attention runs step by step
     # (the same path bert-inspect uses for the weights): Q K^T and weights @ V are then counted as bmm.
     for m in model.modules():
         if isinstance(m, SelfAttention):
             m.keep_weights = True
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(ids, attention_mask=torch.ones_like(ids), token_type_ids=types)
+        model(ids, attention_mask=torch.ones_like(ids), **segments)
     assert forward_flops(architecture, model.config, n)["total"] == counter.get_total_flops()
 
 
@@ -263,3 +266,22 @@ def test_command_line_exit_status(tmp_path):
                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_a_distilbert_folder_written_by_transformers(minilm_path, transformers, tmp_path):
+    """DistilBERT: no segment ids fed, the parameter total and the attention weights equal transformers'."""
+    config = transformers.DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+                                           max_position_embeddings=64)
+    torch.manual_seed(0)
+    hf = transformers.DistilBertForSequenceClassification(config).eval()
+    hf.save_pretrained(tmp_path)
+    shutil.copy(minilm_path / "vocab.txt", tmp_path / "vocab.txt")
+    assert main([str(tmp_path), TEXT, PAIR, "--attention", str(tmp_path / "a.png"), "--json",
+                 str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["parameters"]["total"] == sum(p.numel() for p in hf.parameters())
+    ids = torch.tensor([report["encoding"]["ids"]])
+    hf.config._attn_implementation = "eager"
+    with torch.no_grad():
+        expected = torch.stack(hf(ids, output_attentions=True).attentions)[:, 0]  # (layers, heads, seq, seq)
+    assert (torch.tensor(report["attention"]) - expected).abs().max() <= 1e-5
