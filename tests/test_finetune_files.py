@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from finetune import cli, predict
 from training.errors import InputError

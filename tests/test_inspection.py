@@ -185,7 +185,7 @@ def test_mask_fillers_equal_transformers(tmp_path, minilm_tokenizer, transformer
 
 
 def test_classifier_last_layer_is_cls_only_but_attention_covers_every_token(tmp_path, minilm_tokenizer, capsys):
-    model = tiny_checkpoint(tmp_path, bert.BertForSequenceClassification, minilm_tokenizer, vocab_size=30522)
+    tiny_checkpoint(tmp_path, bert.BertForSequenceClassification, minilm_tokenizer, vocab_size=30522)
     assert main([str(tmp_path), TEXT, PAIR, "--attention", str(tmp_path / "a.png"), "--layer", "1", "--head", "3",
                  "--json", str(tmp_path / "r.json")]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
