@@ -67,7 +67,7 @@ class FineTuningStep(Step):
     """A fine-tune over the seeds, reused if it started from the same `weights` (the checkpoint's weights, or
     the vocabulary of a random start) with the same command line."""
 
-    weights: Path = Path()
+    weights: Path = field(kw_only=True)
 
     def inputs(self) -> dict:
         return {"weights_sha256": hashlib.sha256(self.weights.read_bytes()).hexdigest(), "argv": self.argv}
@@ -147,7 +147,7 @@ def fine_tuning_step(recipe: Recipe, task: str, model: str, weights: Path, outpu
         ["-m", "finetune", "--task", task, "--model", model, "--output", str(output),
          "--seeds", ",".join(map(str, recipe.seeds)), "--overwrite",
          *(["--data-dir", str(data_dir)] if data_dir else []), *extra, *recipe.finetune_flags],
-        output, precision, weights)
+        output, precision, weights=weights)
 
 
 def budget_words(phase: Phase) -> str:

@@ -4,6 +4,8 @@ recipe end to end: vocabulary, two pretraining phases, fine-tuning, the table; a
 import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -258,6 +260,8 @@ def test_a_toy_recipe_runs_and_resumes(tmp_path, monkeypatch, capfd):
     captured = capfd.readouterr()
     first = captured.out
     assert "note:" not in captured.out + captured.err  # a fresh start says nothing about --resume
+    # the checkpoint's fresh classifier is reported once per fine-tune (cola, mrpc), not once per seed as well
+    assert captured.err.count("newly initialised") == 2
     work = tmp_path / "work"
     assert (work / "vocab" / "vocab.txt").exists() and (work / "pretrained-nsp" / "model.safetensors").exists()
     assert "--time-budget 4s" in first and "--time-budget 2s" in first
@@ -331,3 +335,11 @@ no-nsp = true
         argv = json.loads((work / f"{task}-ours" / steps.FINETUNE_INPUTS).read_text())["argv"]
         assert argv[argv.index("--model") + 1] == str(work / "pretrained-task-text")
     assert not (work / "cola-no-pretraining").exists() and "no pretraining" not in out
+
+
+def test_fine_tuning_does_not_import_pretraining():
+    """The main job uses both; fine-tuning stands on its own."""
+    code = ("import sys, finetune.cli, finetune.predict, finetune.task_text; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pretrain'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.strip() == "[]"
