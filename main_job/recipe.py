@@ -16,6 +16,7 @@
     preset = "mini"                           # any other key is a bert-pretrain flag, spelt as on the command
     lr = 1e-3                                 #   line: `no-nsp = true` is --no-nsp, `no-nsp = false` leaves
     no-nsp = true                             #   it out (preset: the first phase's only)
+    probe = "cola"                            # e.g. a quick CoLA fine-tune every probe-every (pretrain/probe.py)
 
     [finetune]
     tasks = ["cola", "mrpc"]                  # GLUE tasks, and conll2003
@@ -63,6 +64,7 @@ PRETRAIN_FLAGS_OF_THE_JOB = {
     "init-from": "each phase after the first starts from the previous phase's model",
     "resume": "the job always resumes an unfinished phase",
     "overwrite": "the job always resumes an unfinished phase",
+    "probe-data": "a probe reads [data] glue-dir",
     "precision": PRECISION, "bf16": PRECISION, "no-bf16": PRECISION,
 }
 

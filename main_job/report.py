@@ -20,9 +20,12 @@ def plot_pretraining(phases: dict[str, Path], work: Path) -> None:
         offset += lines[-1]["elapsed_s"] if lines else 0.0
     combined = work / "pretraining.metrics.jsonl"
     combined.write_text("".join(json.dumps(record) + "\n" for record in records))
-    plot_metrics(combined, work / "pretraining.png", x_key="minutes",
-                 series={"training loss": ["mlm_loss", "nsp_loss"], "held-out MLM loss": ["eval_mlm_loss"],
-                         "held-out accuracy": ["eval_mlm_acc", "eval_nsp_acc"]})
+    series = {"training loss": ["mlm_loss", "nsp_loss"], "held-out MLM loss": ["eval_mlm_loss"],
+              "held-out accuracy": ["eval_mlm_acc", "eval_nsp_acc"]}
+    probes = sorted({key for record in records for key in record if key.startswith("probe_")})
+    if probes:  # phases with --probe: the task's dev figures beside the MLM curve
+        series["probe (dev)"] = probes
+    plot_metrics(combined, work / "pretraining.png", x_key="minutes", series=series)
 
 
 def print_table(runs: list[tuple[str, Path | None, Path]], budget: str, seeds: list[int]) -> None:
