@@ -3,7 +3,7 @@ corpus in, our own pretrained BERT, dev scores out, beside the same model fine-t
 
     bert-main recipes/default.toml --local-data ../shared/data     # the corpus and GLUE from ../shared/data
     bert-main recipes/mlm-only-2h.toml --dry-run                     # every step's command line, nothing run
-    bert-main recipes/default.toml --set finetune.seeds=[1,2,3] --set pretrain.phases.mlm.time-budget=20m
+    bert-main recipes/default.toml --set 'finetune.seeds=[1,2,3]' --set pretrain.phases.mlm.time-budget=20m
 
 Steps (main_job/steps.py): a WordPiece vocabulary, the recipe's pretraining phases, the fine-tunes; then a
 table of the dev scores (median and range over the seeds), the pretraining curves of all phases on one clock
@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="change one key of the recipe (after --local-data), the value in TOML syntax; a value that "
                         "is not TOML is a string: --set finetune.lr=3e-4 --set data.corpus=my/corpus "
-                        "--set finetune.seeds=[1,2,3]. Repeatable")
+                        "--set 'finetune.seeds=[1,2,3]'. Repeatable")
     add_precision_flag(p)
     p.add_argument("--dry-run", action="store_true", help="print every step's command line and stop")
     return p.parse_args(argv)

@@ -103,7 +103,6 @@ class Phase:
 class Recipe:
     """A recipe file, checked: everything the job's steps are built from."""
 
-    path: Path
     work_dir: Path
     corpus_flags: list[str]  # --corpus and, where the recipe gives them, --corpus-split / --corpus-column
     glue_dir: Path | None  # None: the Hub
@@ -167,7 +166,6 @@ def check_recipe(table: dict, path: Path) -> Recipe:
     tasks = task_names(finetuning, f"{path}: [finetune]")
     phases, preset = check_phases(subtable(pretraining, "phases", path, "pretrain.phases"), tasks, path)
     return Recipe(
-        path=path,
         work_dir=Path(value(table, "work-dir", str, f"{path}:", default=f"runs/{path.stem}")),
         corpus_flags=corpus_flags(data, f"{path}: [data]"),
         glue_dir=optional_path(data, "glue-dir", f"{path}: [data]"),
