@@ -204,7 +204,7 @@ def unknown_key(where: str, key: str, known) -> RecipeError:
 MISSING = object()
 
 
-def value(table: dict, key: str, kind: type, where: str, default=MISSING):
+def value(table: dict, key: str, kind: type | tuple[type, ...], where: str, default=MISSING):
     """table[key], which must be of `kind` (TOML's booleans are not integers here)."""
     if key not in table:
         if default is MISSING:
@@ -212,7 +212,8 @@ def value(table: dict, key: str, kind: type, where: str, default=MISSING):
         return default
     found = table[key]
     if not isinstance(found, kind) or (kind is int and isinstance(found, bool)):
-        raise RecipeError(f"{where} '{key}' should be {KIND_NAMES[kind]}, not {found!r}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        raise RecipeError(f"{where} '{key}' should be {' or '.join(KIND_NAMES[k] for k in kinds)}, not {found!r}")
     return found
 
 
@@ -231,11 +232,12 @@ def optional_path(table: dict, key: str, where: str) -> Path | None:
 
 
 def corpus_flags(data: dict, where: str) -> list[str]:
-    corpus = data.get("corpus")
+    """--corpus (one source or a list of them) and, where the recipe gives them, --corpus-split / -column."""
+    corpus = value(data, "corpus", (str, list), where)
     sources = [corpus] if isinstance(corpus, str) else corpus
-    if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+    if not sources or not all(isinstance(source, str) for source in sources):
         raise RecipeError(f"{where} 'corpus' should be a string or a list of strings (files, folders, Hub "
-                          f"names), not {corpus!r}" if "corpus" in data else f"{where} missing key 'corpus'")
+                          f"names), not {corpus!r}")
     flags = ["--corpus", *sources]
     for key in ("corpus-split", "corpus-column"):
         if key in data:
@@ -255,7 +257,8 @@ def task_names(finetuning: dict, where: str) -> list[str]:
 
 def seed_list(finetuning: dict, where: str) -> list[int]:
     seeds = value(finetuning, "seeds", list, where, default=[1])
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) or len(set(seeds)) < len(seeds):
+    integers = all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds)
+    if not seeds or not integers or len(set(seeds)) < len(seeds):
         raise RecipeError(f"{where} 'seeds' should be a list of different integers, e.g. [1, 2, 3], not {seeds!r}")
     return seeds
 
