@@ -285,8 +285,13 @@ def command_flags(table: dict, parser: argparse.ArgumentParser, set_by_the_job: 
         elif isinstance(given, (bool, dict)):
             raise RecipeError(f"{where} '{key}' takes a value, not {given!r}")
         else:
-            flags += [f"--{key}", *map(str, given if isinstance(given, list) else [given])]
+            flags += [f"--{key}", *map(flag_value, given if isinstance(given, list) else [given])]
     return flags
+
+
+def flag_value(given) -> str:
+    """A TOML value as the command line writes it: 1e-3 as 0.001, 0.0 as 0."""
+    return f"{given:g}" if isinstance(given, float) else str(given)
 
 
 def parse_as_command(parse_args, argv: list[str], where: str) -> argparse.Namespace:
