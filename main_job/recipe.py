@@ -16,7 +16,6 @@
     preset = "mini"                           # any other key is a bert-pretrain flag, spelt as on the command
     lr = 1e-3                                 #   line: `no-nsp = true` is --no-nsp, `no-nsp = false` leaves
     no-nsp = true                             #   it out (preset: the first phase's only)
-    probe = "cola"                            # e.g. a quick CoLA fine-tune every probe-every (pretrain/probe.py)
 
     [finetune]
     tasks = ["cola", "mrpc"]                  # GLUE tasks, and conll2003
@@ -25,6 +24,11 @@
 
     [baseline]
     no-pretraining = true                     # also fine-tune the first phase's preset from random weights
+
+    [probe]                                   # optional: in every phase, a quick fine-tune of the current
+    task = "cola"                             #   weights on a GLUE task every `every` of training
+    every = "10m"                             #   (bert-pretrain --probe, pretrain/probe.py; the data:
+    examples = 2000                           #   [data] glue-dir)
 
 Each phase's flags go through bert-pretrain's own parser into the `PretrainOptions` that command would run
 with, and the fine-tuning flags through bert-finetune's into its `Recipe`: a misspelt key or a bad value fails
@@ -64,7 +68,8 @@ PRETRAIN_FLAGS_OF_THE_JOB = {
     "init-from": "each phase after the first starts from the previous phase's model",
     "resume": "the job always resumes an unfinished phase",
     "overwrite": "the job always resumes an unfinished phase",
-    "probe-data": "a probe reads [data] glue-dir",
+    "probe": "set it in [probe] as task", "probe-every": "set it in [probe] as every",
+    "probe-examples": "set it in [probe] as examples", "probe-data": "a probe reads [data] glue-dir",
     "precision": PRECISION, "bf16": PRECISION, "no-bf16": PRECISION,
 }
 
@@ -109,6 +114,7 @@ class Recipe:
     ner_dir: Path | None
     vocab_size: int
     phases: list[Phase]
+    probe_flags: list[str]  # bert-pretrain's --probe flags, for every phase (none: no probe)
     preset: str  # the first phase's model size, which the baseline fine-tunes from random weights
     tasks: list[str]
     seeds: list[int]
@@ -155,7 +161,7 @@ def toml_value(text: str):
 
 
 def check_recipe(table: dict, path: Path) -> Recipe:
-    check_keys(table, {"work-dir", "data", "vocabulary", "pretrain", "finetune", "baseline"}, f"{path}:")
+    check_keys(table, {"work-dir", "data", "vocabulary", "pretrain", "finetune", "baseline", "probe"}, f"{path}:")
     data, vocabulary = subtable(table, "data", path), subtable(table, "vocabulary", path)
     pretraining, finetuning = subtable(table, "pretrain", path), subtable(table, "finetune", path)
     baseline = subtable(table, "baseline", path)
@@ -164,7 +170,8 @@ def check_recipe(table: dict, path: Path) -> Recipe:
     check_keys(pretraining, {"phases"}, f"{path}: [pretrain]")
     check_keys(baseline, {"no-pretraining"}, f"{path}: [baseline]")
     tasks = task_names(finetuning, f"{path}: [finetune]")
-    phases, preset = check_phases(subtable(pretraining, "phases", path, "pretrain.phases"), tasks, path)
+    probe = probe_flags(subtable(table, "probe", path), f"{path}: [probe]")
+    phases, preset = check_phases(subtable(pretraining, "phases", path, "pretrain.phases"), tasks, probe, path)
     return Recipe(
         work_dir=Path(value(table, "work-dir", str, f"{path}:", default=f"runs/{path.stem}")),
         corpus_flags=corpus_flags(data, f"{path}: [data]"),
@@ -172,6 +179,7 @@ def check_recipe(table: dict, path: Path) -> Recipe:
         ner_dir=optional_path(data, "ner-dir", f"{path}: [data]"),
         vocab_size=positive(value(vocabulary, "size", int, f"{path}: [vocabulary]"), "size", f"{path}: [vocabulary]"),
         phases=phases,
+        probe_flags=probe,
         preset=preset,
         tasks=tasks,
         seeds=seed_list(finetuning, f"{path}: [finetune]"),
@@ -308,9 +316,27 @@ def parse_as_command(parse_args, argv: list[str], where: str) -> argparse.Namesp
 
 # ------------------------------------------------------------------ the phases and the fine-tuning
 
-def check_phases(tables: dict, tasks: list[str], path: Path) -> tuple[list[Phase], str]:
-    """The phases in the order written, each checked as bert-pretrain would check it; and the model size
-    (the first phase's --preset)."""
+def probe_flags(probe: dict, where: str) -> list[str]:
+    """[probe] as bert-pretrain's --probe flags (checked with each phase's); an empty table: no probe."""
+    check_keys(probe, {"task", "every", "examples"}, where)
+    if not probe:
+        return []
+    task = value(probe, "task", str, where)
+    try:
+        get_task(task)
+    except InputError as e:
+        raise RecipeError(f"{where} task: {e}") from None
+    flags = ["--probe", task]
+    if "every" in probe:
+        flags += ["--probe-every", value(probe, "every", str, where)]
+    if "examples" in probe:
+        flags += ["--probe-examples", str(value(probe, "examples", int, where))]
+    return flags
+
+
+def check_phases(tables: dict, tasks: list[str], probe: list[str], path: Path) -> tuple[list[Phase], str]:
+    """The phases in the order written, each checked as bert-pretrain would check it (with the probe's
+    flags); and the model size (the first phase's --preset)."""
     if not tables:
         raise RecipeError(f"{path}: no pretraining phase: add a table [pretrain.phases.NAME]")
     phases, preset = [], None
@@ -328,7 +354,8 @@ def check_phases(tables: dict, tasks: list[str], path: Path) -> tuple[list[Phase
         if phases and "preset" in options:
             raise RecipeError(f"{where} 'preset' is the first phase's: a later phase continues the previous model")
         flags = command_flags(options, pretrain_cli.build_parser(), PRETRAIN_FLAGS_OF_THE_JOB, where)
-        args = parse_as_command(pretrain_cli.parse_args, ["--corpus", "CORPUS", "--output", "OUTPUT", *flags], where)
+        args = parse_as_command(pretrain_cli.parse_args,
+                                ["--corpus", "CORPUS", "--output", "OUTPUT", *flags, *probe], where)
         pretrain_cli.options_from_args(args)  # the options object the phase will run with (init_from: later)
         phases.append(Phase(name, text, flags, args.time_budget, args.max_steps))
         preset = preset or args.preset

@@ -131,13 +131,13 @@ def pretraining_steps(recipe: Recipe, phase: Phase, number: str, vocab: Path, pr
                            "--output", str(text)], text))
         corpus = ["--corpus", str(text)]
     start = ["--init-from", str(previous[1])] if previous else []
-    probe_data = ["--probe-data", str(recipe.glue_dir)] if "--probe" in phase.flags and recipe.glue_dir else []
+    probe_data = ["--probe-data", str(recipe.glue_dir)] if recipe.probe_flags and recipe.glue_dir else []
     reads = "the tasks' text" if phase.text == "task-text" else "the corpus"
     start_words = f"phase {previous[0]}" if previous else "random weights"
     what = f"{budget_words(phase)} on {reads}, from {start_words}"
     steps.append(Step(f"{number}. pretraining, phase {phase.name} ({what})",
                       ["-m", "pretrain", *corpus, "--vocab", str(vocab), "--output", str(output), *start,
-                       "--resume", *phase.flags, *probe_data], output, precision))
+                       "--resume", *phase.flags, *recipe.probe_flags, *probe_data], output, precision))
     return steps
 
 

@@ -194,6 +194,18 @@ def test_without_a_baseline_only_ours_is_fine_tuned(capsys):
         "3. fine-tuning cola from runs/main/pretrained-mlm", "3. fine-tuning mrpc from runs/main/pretrained-mlm"]
 
 
+def test_a_probe_section_probes_in_every_phase(capsys):
+    assert cli.main([str(RECIPES / "four-phase-3h50m.toml"), "--local-data", "data", "--set", "probe.task=cola",
+                     "--set", "probe.every=10m", "--dry-run"]) == 0
+    pretraining = [command for title, command in step_lines(capsys.readouterr().out) if "pretraining, phase" in title]
+    assert len(pretraining) == 4
+    assert all(command.endswith("--probe cola --probe-every 10m --probe-data data/glue") for command in pretraining)
+    assert cli.main([str(RECIPES / "default.toml"), "--set", "probe.task=colla", "--dry-run"]) == 2
+    assert "default.toml: [probe] task: unknown task 'colla'" in capsys.readouterr().err
+    assert cli.main([str(RECIPES / "default.toml"), "--set", "pretrain.phases.mlm.probe=cola", "--dry-run"]) == 2
+    assert "[pretrain.phases.mlm] 'probe' is set by the job: set it in [probe] as task" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("seconds, words", [(300, "5m"), (4800, "1h20m"), (13800, "3h50m"), (6, "6s"), (3601, "1h1s")])
 def test_durations_are_written_as_budgets_are(seconds, words):
     assert steps.format_duration(seconds) == words
