@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,6 +220,18 @@ class PretrainedMixin:
         state = {hf_name(k, self.layout): v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         atomic_write(directory / "model.safetensors", lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
         atomic_write(directory / "config.json", config.to_json_file)
+
+
+@contextmanager
+def load_reports_silenced():
+    """Inside it, loading a checkpoint reports no heads newly initialised or not used: for loading one that
+    has been loaded and reported once already (fine-tuning builds its model anew for every seed)."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def load_hf_state_dict(model: PretrainedMixin, checkpoint: dict[str, torch.Tensor], source: str = "checkpoint") -> None:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from tokenizer import WordPieceTokenizer
+from training.errors import InputError
 
 from .checkpoint import IGNORED_KEYS, normalise_legacy_name, read_state_dict, resolve_checkpoint_dir
 from .config import BertConfig
@@ -92,19 +93,15 @@ ARCHITECTURES = {a.model_class.__name__: a for a in [
 ]}
 
 
-class InspectError(Exception):
-    """Bad input from the user: printed as one `error: ...` line, exit status 2."""
-
-
 def read_architecture(directory: Path) -> Architecture:
     """The class config.json's `architectures` names (BertModel when it names none)."""
     try:
         names = json.loads((directory / "config.json").read_text()).get("architectures") or ["BertModel"]
     except (OSError, json.JSONDecodeError) as e:
-        raise InspectError(f"{directory}: cannot read config.json ({e})") from None
+        raise InputError(f"{directory}: cannot read config.json ({e})") from None
     known = [name for name in names if name in ARCHITECTURES]
     if not known:
-        raise InspectError(f"{directory}: config.json's architectures {names} names no class bert-inspect knows "
+        raise InputError(f"{directory}: config.json's architectures {names} names no class bert-inspect knows "
                            f"({', '.join(ARCHITECTURES)})")
     return ARCHITECTURES[known[0]]
 
@@ -115,7 +112,7 @@ def load(path: str) -> tuple[nn.Module, Architecture, Path]:
         architecture = read_architecture(directory)
         return architecture.model_class.from_pretrained(directory), architecture, directory
     except (OSError, ValueError) as e:
-        raise InspectError(str(e)) from None
+        raise InputError(str(e)) from None
 
 
 # --- the encoding ------------------------------------------------------------------------------------------
@@ -133,9 +130,9 @@ def encode(tokenizer, text: str, pair: str | None, max_positions: int):
     try:
         encoding = tokenizer.encode(text, pair=pair)
     except ValueError as e:
-        raise InspectError(str(e)) from None
+        raise InputError(str(e)) from None
     if len(encoding) > max_positions:
-        raise InspectError(f"the text is {len(encoding)} tokens long with [CLS] and [SEP]; the model has "
+        raise InputError(f"the text is {len(encoding)} tokens long with [CLS] and [SEP]; the model has "
                            f"{max_positions} positions")
     return encoding
 
@@ -305,7 +302,7 @@ def checkpoint_modules(path: str) -> dict[str, torch.Tensor]:
     try:
         state = read_state_dict(resolve_checkpoint_dir(path))
     except (OSError, ValueError) as e:
-        raise InspectError(str(e)) from None
+        raise InputError(str(e)) from None
     params: dict[str, list[torch.Tensor]] = {}
     for key in sorted(state):
         if IGNORED_KEYS.search(key):
@@ -391,16 +388,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     if (args.layer is None) != (args.head is None):
-        raise InspectError("--layer and --head go together")
+        raise InputError("--layer and --head go together")
     if args.layer is not None and args.attention is None:
-        raise InspectError("--layer/--head choose the map --attention draws: add --attention FILE.png")
+        raise InputError("--layer/--head choose the map --attention draws: add --attention FILE.png")
     if args.sentence is None and args.attention is not None:
-        raise InspectError("--attention needs a sentence")
+        raise InputError("--attention needs a sentence")
     for name, text in (("sentence", args.sentence), ("second sentence", args.pair)):
         if text is not None and not text.strip():
-            raise InspectError(f"the {name} is empty")
+            raise InputError(f"the {name} is empty")
     if args.top_k < 1:
-        raise InspectError(f"--top-k must be at least 1, got {args.top_k}")
+        raise InputError(f"--top-k must be at least 1, got {args.top_k}")
 
 
 def inspect_checkpoint(args: argparse.Namespace) -> tuple[dict, nn.Module]:
@@ -414,13 +411,13 @@ def inspect_checkpoint(args: argparse.Namespace) -> tuple[dict, nn.Module]:
               "parameters": parameter_counts(model)}
     if args.layer is not None and not (0 <= args.layer < config.num_hidden_layers
                                        and 0 <= args.head < config.num_attention_heads):
-        raise InspectError(f"--layer {args.layer} --head {args.head}: the model has layers 0-"
+        raise InputError(f"--layer {args.layer} --head {args.head}: the model has layers 0-"
                            f"{config.num_hidden_layers - 1} and heads 0-{config.num_attention_heads - 1}")
     if args.sentence is not None:
         try:
             tokenizer = WordPieceTokenizer.from_pretrained(directory)
         except (OSError, ValueError) as e:
-            raise InspectError(f"cannot load the checkpoint's tokenizer: {e}") from None
+            raise InputError(f"cannot load the checkpoint's tokenizer: {e}") from None
         encoding = encode(tokenizer, args.sentence, args.pair, config.max_position_embeddings)
         inputs = {"input_ids": torch.tensor([encoding.ids]),  # (1, seq): a batch of one
                   "attention_mask": torch.tensor([encoding.attention_mask])}
@@ -510,9 +507,9 @@ def save_outputs(report: dict, args: argparse.Namespace) -> None:
             Path(args.json).write_text(json.dumps(data))
             print(f"report as JSON: {args.json}")
     except ModuleNotFoundError as e:
-        raise InspectError(f"--attention draws with matplotlib ({e}): pip install 'bert-from-scratch[plot]'") from None
+        raise InputError(f"--attention draws with matplotlib ({e}): pip install 'bert-from-scratch[plot]'") from None
     except OSError as e:
-        raise InspectError(str(e)) from None
+        raise InputError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         report, model = inspect_checkpoint(args)
         print_report(report, model)
         save_outputs(report, args)
-    except InspectError as e:
+    except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -41,7 +41,7 @@ from tokenizer import WordPieceTokenizer
 RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it is the same one
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="bert-finetune", description=__doc__.split("\n")[0])
     p.add_argument("--task", help=f"GLUE task ({', '.join(TASKS)}), named-entity recognition "
@@ -90,9 +90,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a resumable checkpoint every N optimizer steps, besides each epoch's end (default: only "
                         "those)")
     squad.add_squad_flags(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
     if args.max_seq_length is None:
-        args.max_seq_length = squad.Windowing.max_seq_length if squad.is_squad(args.task) else defaults.max_seq_length
+        args.max_seq_length = squad.Windowing.max_seq_length if squad.is_squad(args.task) else Recipe().max_seq_length
     return args
 
 
@@ -136,7 +140,8 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def make_recipe(args: argparse.Namespace, ctx: DistributedContext, precision: str) -> Recipe:
+def make_recipe(args: argparse.Namespace, world_size: int, precision: str) -> Recipe:
+    """The hyper-parameters of the command line, checked (also by bert-main, on a recipe's options)."""
     recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
                     save_every=args.save_every, max_seq_length=args.max_seq_length,
                     warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
@@ -145,9 +150,9 @@ def make_recipe(args: argparse.Namespace, ctx: DistributedContext, precision: st
     for name in ("epochs", "batch_size", "grad_accum", "eval_batch_size", "max_seq_length"):
         if getattr(recipe, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(recipe, name)}")
-    if recipe.batch_size < ctx.world_size * recipe.grad_accum:
+    if recipe.batch_size < world_size * recipe.grad_accum:
         raise InputError(f"--batch-size {recipe.batch_size} is smaller than --grad-accum {recipe.grad_accum} x "
-                         f"{ctx.world_size} process(es)")
+                         f"{world_size} process(es)")
     if recipe.save_every < 0:
         raise InputError(f"--save-every must be 0 or more, got {recipe.save_every}")
     if not recipe.lr > 0 or not 0 <= recipe.warmup_ratio <= 1 or recipe.weight_decay < 0:
@@ -208,7 +213,7 @@ def check_common(args: argparse.Namespace, ctx: DistributedContext) -> tuple[lis
     so that they all fail alike, writing nothing; returns them and the run's record (run.json)."""
     seeds = parse_seeds(args.seeds)
     precision = choose_machine_precision(args.precision, ctx)
-    recipe = make_recipe(args, ctx, precision.name)
+    recipe = make_recipe(args, ctx.world_size, precision.name)
     run_record = {**{k: v if isinstance(v, (int, float, str, type(None))) else str(v)
                      for k, v in vars(args).items() if k not in ("resume", "overwrite", "precision", "output")},
                   "precision": recipe.precision}  # everything the run depends on, the precision as chosen

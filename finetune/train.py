@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bert.checkpoint import atomic_write
+from bert.checkpoint import atomic_write, load_reports_silenced
 from finetune.checkpoint import ModelSource, save_classifier
 from finetune.data import length_grouped_batches
 from training import (DistributedContext, MetricsLog, Precision, build_lr_schedule, build_optimizer, plot_metrics,
@@ -135,7 +135,8 @@ class FineTuningJob:
         self.grad_accum, self.max_grad_norm = recipe.grad_accum, recipe.max_grad_norm
         self.precision = Precision(recipe.precision, ctx.device.type, "chosen by bert-finetune")
         set_seed(seed)  # before building the model: the classifier's fresh weights come from this seed
-        self.model = family.build_model(source).to(ctx.device).train()
+        with load_reports_silenced():  # the up-front load check reported what the checkpoint lacks, once
+            self.model = family.build_model(source).to(ctx.device).train()
         self.token_types = self.model.config.type_vocab_size > 0  # DistilBERT has no segment embeddings
         self.steps_per_epoch = math.ceil(len(family.train_lengths) / recipe.batch_size)
         self.total_steps = self.steps_per_epoch * recipe.epochs

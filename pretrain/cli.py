@@ -141,6 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "(a fresh start if there is none)")
     run_dir.add_argument("--overwrite", action="store_true", help="start over, replacing the run in --output")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+    probe = p.add_argument_group("probe", "a quick fine-tune from the current weights while pretraining, off the "
+                                 "clock (pretrain/probe.py); its dev figures go into metrics.jsonl as probe_<metric>")
+    probe.add_argument("--probe", metavar="TASK", help="a GLUE task to probe with, e.g. cola (default: no probe)")
+    probe.add_argument("--probe-data", type=Path, metavar="DIR",
+                       help="the task's data in the GLUE TSV layout (default: nyu-mll/glue from the HF Hub)")
+    probe.add_argument("--probe-every", type=duration, default=600.0, metavar="DURATION",
+                       help="training time between probes, e.g. 10m (default), and one at the end")
+    probe.add_argument("--probe-examples", type=positive_int, default=2000,
+                       help="training examples of each probe (one epoch, one seed; default: %(default)s)")
     return p
 
 
@@ -163,6 +173,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.nsp and args.nsp_negatives != "other-document":
         parser.error("--nsp-negatives chooses the negative sentence pairs of NSP; it has no effect with --no-nsp")
+    if args.probe is None and args.probe_data is not None:
+        parser.error("--probe-data is the probe's data: name its task with --probe")
     return args
 
 

@@ -25,6 +25,7 @@ from training.errors import InputError
 
 from .batches import PretrainingBatches
 from .options import PretrainOptions
+from .probe import Probe
 
 DEFAULT_WARMUP_FRACTION = 0.05  # warmup over the first 5% of the run unless --warmup-steps says otherwise
 
@@ -80,8 +81,9 @@ class PretrainingJob:
     examples, a time or step budget, held-out evaluation, and the model in HF layout at the end."""
 
     def __init__(self, opts: PretrainOptions, ctx: DistributedContext, config: BertConfig,
-                 batches: PretrainingBatches):
-        self.opts, self.ctx, self.config, self.batches = opts, ctx, config, batches
+                 batches: PretrainingBatches, probe: Probe | None = None):
+        self.opts, self.ctx, self.config, self.batches, self.probe = opts, ctx, config, batches, probe
+        self.next_probe = opts.probe_every  # seconds of training at which the next probe is due
         self.seed, self.grad_accum, self.max_grad_norm = opts.seed, opts.grad_accum, opts.max_grad_norm
         self.precision = choose_precision(opts.precision, ctx.device,
                                           warn=None if ctx.is_main else (lambda message: None))
@@ -168,6 +170,18 @@ class PretrainingJob:
                            + (f", NSP accuracy {record['eval_nsp_acc']:.4f}" if opts.nsp else ""))
             self.metrics.write(record)
             self.window.reset()
+        if self.probe is not None and (elapsed >= self.next_probe or last):
+            self.run_probe(step, elapsed)
+
+    def run_probe(self, step: int, elapsed: float) -> None:
+        """Fine-tune a copy of the model on the probe's task, off the clock; its dev figures join metrics.jsonl
+        at this step's time."""
+        with self.engine.off_the_clock():
+            figures = self.probe(self.model, self.opts.output, self.precision.name)
+        self.metrics.write({"step": step, "elapsed_s": round(elapsed, 2), **figures})
+        tqdm.write(f"step {step}: probe " + ", ".join(f"{name} {value:.4f}" for name, value in figures.items()))
+        while self.next_probe <= elapsed:
+            self.next_probe += self.opts.probe_every
 
     # ------------------------------------------------------------------ evaluation
 
@@ -205,7 +219,7 @@ class PretrainingJob:
 
     def state_dict(self) -> dict:
         return {"data_settings": self.opts.data_settings(), "global_batch_size": self.batches.global_batch_size,
-                "tokens_seen": self.tokens_seen}
+                "tokens_seen": self.tokens_seen, "next_probe_s": self.next_probe}
 
     def load_state_dict(self, state: dict) -> None:
         """A resumed run must see the data the interrupted one would have: same settings, same global batch."""
@@ -215,6 +229,7 @@ class PretrainingJob:
         if changed:
             raise InputError("--resume with different data settings than the checkpoint: " + "; ".join(changed))
         self.tokens_seen = state.get("tokens_seen", 0)
+        self.next_probe = state.get("next_probe_s", self.opts.probe_every)
 
     def export(self, interrupted: bool) -> None:
         """The model in HF layout beside the tokenizer, summary.json, and (at the end) the loss plot."""
@@ -228,6 +243,8 @@ class PretrainingJob:
         panels = {"loss": ["loss", "mlm_loss", "eval_mlm_loss"]}
         if self.opts.eval_every > 0:
             panels["held-out accuracy"] = ["eval_mlm_acc", "eval_nsp_acc"] if self.opts.nsp else ["eval_mlm_acc"]
+        if self.probe is not None:
+            panels[f"probe: {self.probe.task.name} dev"] = self.probe.metric_names()
         plot_metrics(self.metrics.path, self.opts.output / "loss.png", panels)
         print(f"done: {self.engine.state.step} steps in {self.engine.elapsed:.0f}s; model, vocabulary and metrics "
               f"saved to {self.opts.output}")

@@ -37,6 +37,7 @@ from .examples import build_examples
 from .job import PretrainingJob
 from .masking import MaskingScheme
 from .options import PretrainOptions
+from .probe import Probe
 
 
 # =========================================================================== setup
@@ -52,7 +53,8 @@ def pretrain(opts: PretrainOptions) -> int:
         tokenizer = prepare_tokenizer(opts, ctx)
         config = prepare_model_config(opts, tokenizer)
         batches = prepare_batches(opts, tokenizer, ctx, pad_to=opts.max_seq_length if opts.compile else None)
-        return PretrainingJob(opts, ctx, config, batches).run()
+        probe = Probe(opts.probe, opts.probe_data, opts.probe_examples, tokenizer, ctx) if opts.probe else None
+        return PretrainingJob(opts, ctx, config, batches, probe).run()
     finally:
         ctx.shutdown()
 

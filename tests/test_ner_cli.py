@@ -223,23 +223,6 @@ def test_predict_refuses_a_pair_for_a_token_classifier(overfit_run, capsys):
                         capsys.readouterr().err)
 
 
-# ------------------------------------------------------------------ the main job
-
-def test_main_job_fine_tunes_conll2003_on_its_own_data(tmp_path, capsys):
-    """--tasks cola,conll2003: each task gets its own --data-dir; phase c reads only the GLUE tasks' text."""
-    from finetune import pipeline
-
-    args = pipeline.parse_args(["--corpus", "unused.txt", "--work-dir", str(tmp_path), "--glue-dir", "glue",
-                                "--ner-dir", "ner", "--tasks", "cola,conll2003", "--task-text-budget", "1s"])
-    assert pipeline.data_dir_flag(args, "conll2003") == ["--data-dir", "ner"]
-    assert pipeline.data_dir_flag(args, "cola") == ["--data-dir", "glue"]
-    assert pipeline.glue_tasks(args.tasks) == "cola"
-    assert pipeline.lookup_task("CoNLL2003") is CONLL2003
-    with pytest.raises(SystemExit):
-        pipeline.parse_args(["--corpus", "unused.txt", "--tasks", "conll2003", "--task-text-budget", "1s"])
-    assert "phase c pretrains on the GLUE tasks' training text" in capsys.readouterr().err
-
-
 def test_a_distilbert_checkpoint_learns_the_16_sentences(workspace, tmp_path):
     """A tiny random DistilBERT written by transformers (no real one installs offline): fine-tuned as
     DistilBertForTokenClassification, without token_type_ids, and loadable by transformers."""

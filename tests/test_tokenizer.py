@@ -11,6 +11,7 @@ import torch
 
 from tokenizer import WordPieceTokenizer, reference
 from tokenizer.reference import ReferenceTokenizer
+from tokenizer.vocab_files import VocabularyError
 
 TOY_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",  # 0-4
               "un", "##aff", "##able", "the", "cat",           # 5-9
@@ -219,9 +220,9 @@ def test_vocab_that_is_not_utf8_is_rejected(tmp_path):
 
 
 def test_missing_paths_are_clear(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file or directory"):
+    with pytest.raises(VocabularyError, match="no such file or directory"):
         WordPieceTokenizer.from_pretrained(tmp_path / "nope")
-    with pytest.raises(FileNotFoundError, match="no vocab.txt or tokenizer.json in this directory"):
+    with pytest.raises(VocabularyError, match="no vocab.txt or tokenizer.json in this directory"):
         WordPieceTokenizer.from_pretrained(tmp_path)
 
 

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tokenizer import WordPieceTokenizer
 from tokenizer.cli import main
 
@@ -51,18 +53,25 @@ def test_lines_that_are_not_utf8_are_skipped_and_counted_as_pretraining_does(tmp
 
 def test_user_errors_are_one_line(tmp_path, capsys):
     missing = tmp_path / "no" / "such.txt"
-    assert main(["train", "--corpus", str(missing), "--vocab-size", "50", "--output", str(tmp_path / "out")]) == 1
+    assert main(["train", "--corpus", str(missing), "--vocab-size", "50", "--output", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"error: corpus path {missing} does not exist\n"
     assert not (tmp_path / "out").exists()
 
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
-    assert main(["train", "--corpus", str(empty), "--vocab-size", "50", "--output", str(tmp_path / "out")]) == 1
+    assert main(["train", "--corpus", str(empty), "--vocab-size", "50", "--output", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == "error: no text to train on: the input is empty"
     assert not (tmp_path / "out").exists()
 
-    assert main(["encode", "--vocab", str(tmp_path / "missing"), "text"]) == 1
+    assert main(["encode", "--vocab", str(tmp_path / "missing"), "text"]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'missing'}: no such file or directory\n"
+
+    assert main(["encode", "--vocab", str(tmp_path / "missing"), "text", "--pair", "more", "--max-length", "2"]) == 2
+    assert capsys.readouterr().err == ("error: --max-length 2 leaves no room for the text: [CLS] and [SEP] take 3 "
+                                       "tokens\n")
+    with pytest.raises(SystemExit) as stop:  # a flag's value: argparse's usage error, also status 2
+        main(["train", "--corpus", str(empty), "--vocab-size", "5", "--output", str(tmp_path / "out")])
+    assert stop.value.code == 2 and "--vocab-size: must be above 5" in capsys.readouterr().err
 
 
 def test_python_dash_m(tmp_path):

@@ -11,8 +11,10 @@ import argparse
 import sys
 import time
 
-from tokenizer.corpus import CorpusStats, read_sentences, resolve_sources
+from tokenizer.corpus import CorpusError, CorpusStats, read_sentences, resolve_sources
+from tokenizer.pipeline import SPECIAL_TOKENS
 from tokenizer.wordpiece import WordPieceTokenizer
+from training.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "folders written by datasets' save_to_disk, or Hugging Face dataset names; read as "
                             "bert-pretrain reads them (tokenizer/corpus.py)")
     add_corpus_dataset_flags(train)
-    train.add_argument("--vocab-size", type=int, required=True, metavar="N", help="tokens in the vocabulary")
+    train.add_argument("--vocab-size", type=vocab_size, required=True, metavar="N",
+                       help=f"tokens in the vocabulary, the {len(SPECIAL_TOKENS)} special ones included")
     train.add_argument("--output", required=True, metavar="DIR",
                        help="directory for vocab.txt, tokenizer.json, tokenizer_config.json")
     train.add_argument("--cased", action="store_true", help="keep case and accents (default: lowercase them)")
@@ -37,10 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--vocab", required=True, metavar="PATH",
                         help="a tokenizer directory (ours or an HF BERT checkpoint), vocab.txt or tokenizer.json")
     encode.add_argument("--pair", help="a second text, encoded as [CLS] text [SEP] pair [SEP]")
-    encode.add_argument("--max-length", type=int, metavar="N", help="truncate to N tokens")
+    encode.add_argument("--max-length", type=int, metavar="N",
+                        help="truncate to N tokens ([CLS] and each [SEP] included: at least 2, or 3 with --pair)")
     encode.add_argument("--cased", action="store_true",
                         help="for a bare vocab.txt only: do not lowercase (directories record this themselves)")
     return parser
+
+
+def vocab_size(text: str) -> int:
+    size = int(text)
+    if size <= len(SPECIAL_TOKENS):
+        raise argparse.ArgumentTypeError(f"must be above {len(SPECIAL_TOKENS)} (the special tokens), got {size}")
+    return size
 
 
 def add_corpus_dataset_flags(parser) -> None:
@@ -68,6 +79,10 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> None:
+    needed = 3 if args.pair is not None else 2  # [CLS] text [SEP] (pair [SEP])
+    if args.max_length is not None and args.max_length < needed:
+        raise InputError(f"--max-length {args.max_length} leaves no room for the text: [CLS] and [SEP] take "
+                         f"{needed} tokens")
     tok = WordPieceTokenizer.from_pretrained(args.vocab, lowercase=False if args.cased else None)
     encoding = tok.encode(args.text, args.pair, max_length=args.max_length)
     # One column per token, wide enough for the token and its id.
@@ -83,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             run_train(args)
         else:
             run_encode(args)
-    except (OSError, ValueError) as e:
+    except (InputError, CorpusError) as e:  # bad input: one line, no traceback; anything else is a bug
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     return 0

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from tokenizer.pipeline import CONTINUATION_PREFIX, SPECIAL_TOKENS
+from training.errors import InputError
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -25,12 +26,17 @@ CONFIG_FILE = "tokenizer_config.json"
 MODEL_MAX_LENGTH = 512  # recorded for HF, which warns about longer inputs; BERT has 512 positions
 
 
+class VocabularyError(InputError, ValueError):
+    """A vocabulary the user named that cannot be used (missing, malformed, without the special tokens): bad
+    input, printed as one line by every command; also a ValueError, as before, for callers that catch those."""
+
+
 def read_vocab_txt(path: Path) -> dict[str, int]:
     """vocab.txt -> {token: id}, the id being the 0-based line number."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+        raise VocabularyError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     # Split on "\n" only: str.splitlines() would also split inside tokens such as "\x85" or "\u2028".
     tokens = text.split("\n")
     if tokens[-1] == "":
@@ -38,7 +44,7 @@ def read_vocab_txt(path: Path) -> dict[str, int]:
     vocab = {}
     for line, token in enumerate(tokens):
         if token in vocab:
-            raise ValueError(f"{path}:{line + 1}: token {token!r} already appears on line {vocab[token] + 1}")
+            raise VocabularyError(f"{path}:{line + 1}: token {token!r} already appears on line {vocab[token] + 1}")
         vocab[token] = line
     check_special_tokens(vocab, path)
     return vocab
@@ -50,14 +56,14 @@ def read_tokenizer_json(path: Path) -> tuple[dict[str, int], bool]:
         spec = json.loads(Path(path).read_text(encoding="utf-8"))
         model, normalizer = spec["model"], spec["normalizer"] or {}
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a tokenizer.json file ({e})") from None
+        raise VocabularyError(f"{path}: not a tokenizer.json file ({e})") from None
     if model.get("type") != "WordPiece" or model.get("continuing_subword_prefix", "##") != CONTINUATION_PREFIX:
-        raise ValueError(f"{path}: not a BERT WordPiece tokenizer (model {model.get('type')!r})")
+        raise VocabularyError(f"{path}: not a BERT WordPiece tokenizer (model {model.get('type')!r})")
     if normalizer.get("type") != "BertNormalizer":
-        raise ValueError(f"{path}: expected BERT's normaliser (BertNormalizer), found {normalizer.get('type')!r}")
+        raise VocabularyError(f"{path}: expected BERT's normaliser (BertNormalizer), found {normalizer.get('type')!r}")
     lowercase = bool(normalizer.get("lowercase", True))
     if normalizer.get("strip_accents") not in (None, lowercase):
-        raise ValueError(f"{path}: strip_accents={normalizer['strip_accents']} with lowercase={lowercase} is "
+        raise VocabularyError(f"{path}: strip_accents={normalizer['strip_accents']} with lowercase={lowercase} is "
                          "not supported (accents are stripped exactly when text is lowercased)")
     vocab = model["vocab"]
     check_special_tokens(vocab, path)
@@ -72,14 +78,14 @@ def read_recorded_lowercase(directory: Path) -> bool | None:
     try:
         value = json.loads(path.read_text(encoding="utf-8")).get("do_lower_case")
     except (ValueError, AttributeError) as e:
-        raise ValueError(f"{path}: not a JSON object ({e})") from None
+        raise VocabularyError(f"{path}: not a JSON object ({e})") from None
     return None if value is None else bool(value)
 
 
 def check_special_tokens(vocab: dict[str, int], where) -> None:
     missing = [token for token in SPECIAL_TOKENS if token not in vocab]
     if missing:
-        raise ValueError(f"{where}: the vocabulary lacks the special token(s) {' '.join(missing)} "
+        raise VocabularyError(f"{where}: the vocabulary lacks the special token(s) {' '.join(missing)} "
                          f"(a BERT vocabulary needs all of {' '.join(SPECIAL_TOKENS)})")
 
 
@@ -97,9 +103,9 @@ def load(path: str | os.PathLike, lowercase: bool | None = None) -> tuple[dict[s
         elif (path / VOCAB_FILE).is_file():
             path = path / VOCAB_FILE
         else:
-            raise FileNotFoundError(f"{path}: no {VOCAB_FILE} or {TOKENIZER_FILE} in this directory")
+            raise VocabularyError(f"{path}: no {VOCAB_FILE} or {TOKENIZER_FILE} in this directory")
     elif not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise VocabularyError(f"{path}: no such file or directory")
 
     if path.suffix == ".json":
         vocab, recorded = read_tokenizer_json(path)
@@ -107,7 +113,7 @@ def load(path: str | os.PathLike, lowercase: bool | None = None) -> tuple[dict[s
         vocab = read_vocab_txt(path)
         recorded = read_recorded_lowercase(directory) if path.name == VOCAB_FILE else None
     if recorded is not None and lowercase is not None and lowercase != recorded:
-        raise ValueError(f"{path}: the tokenizer records lowercase={recorded}, but lowercase={lowercase} was asked for")
+        raise VocabularyError(f"{path}: the tokenizer records lowercase={recorded}, but lowercase={lowercase} was asked for")
     return vocab, recorded if recorded is not None else lowercase if lowercase is not None else True
 
 

@@ -127,6 +127,7 @@ class Engine:
         self.state = TrainingState(step=0, extra={})
         self.elapsed_before = 0.0  # seconds trained before this process started (resume)
         self.elapsed = 0.0  # seconds trained so far, agreed by all processes at the last step
+        self.paused = 0.0  # seconds of this process spent off the clock (see off_the_clock)
         self.ddp = ctx.wrap(model)
         self.forward = torch.compile(self.ddp) if compile_model else self.ddp
 
@@ -161,7 +162,7 @@ class Engine:
     def run(self) -> int:
         """Train until the job says it is finished; returns 0, or 128 + signal when stopped by one."""
         started = time.perf_counter()
-        clock = lambda: self.elapsed_before + time.perf_counter() - started  # noqa: E731
+        clock = lambda: self.elapsed_before + time.perf_counter() - started - self.paused  # noqa: E731
         done = self.job.finished(self.state.step, self.elapsed)
         with StopSignal() as stop:
             while not done:
@@ -177,6 +178,16 @@ class Engine:
                     return self.stop_early(stop.received or signal.SIGTERM)
         self.job.export(interrupted=False)
         return 0
+
+    @contextlib.contextmanager
+    def off_the_clock(self):
+        """Time spent inside (a probe while pretraining) is not training time: a time budget and the LR
+        schedule over it do not count it."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused += time.perf_counter() - start
 
     def train_step(self, stop: StopSignal, clock) -> dict:
         """One optimizer step over the job's micro-batches; returns its statistics, agreed by all processes

@@ -1,0 +1,71 @@
+"""A probe while pretraining: a quick fine-tune of the model as it stands, at fixed points of the budget.
+
+    bert-pretrain --corpus ... --time-budget 2h --probe cola --probe-data ../shared/data/glue --probe-every 10m
+
+The masked-LM curve says how well the model fills in words, not whether that helps a task: CoLA moved with
+the MLM loss in this project's runs, MRPC did not. Every --probe-every of training, the model is saved and
+fine-tuned (finetune/, the same code as bert-finetune) for one epoch on --probe-examples training examples of
+a GLUE task, one seed, then scored on the task's dev set; the dev figures go into metrics.jsonl as
+probe_<metric> (probe_mcc for CoLA) and are drawn against the same clock as the MLM curve.
+
+A probe changes nothing in the pretraining it watches: it runs off the clock (neither the time budget nor the
+LR schedule counts it), and the random-number streams of torch, numpy and Python are put back as they were
+after it (the engine also re-seeds dropout at every step). Its fine-tuned model is thrown away.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+from pathlib import Path
+
+from bert import BertForPreTraining
+from finetune.checkpoint import ModelSource
+from finetune.cli import encode_task, subsample
+from finetune.sentence_classification import SentenceClassification
+from finetune.tasks import get_task, load_task_data
+from finetune.train import Recipe, finetune
+from tokenizer import WordPieceTokenizer
+from training import DistributedContext
+from training.errors import InputError
+from training.reproducibility import capture_rng_state, restore_rng_state
+
+
+class Probe:
+    """One GLUE task, its training subset and dev set encoded once, fine-tuned anew at every call."""
+
+    def __init__(self, task: str, data_dir: Path | None, examples: int, tokenizer: WordPieceTokenizer,
+                 ctx: DistributedContext):
+        if ctx.world_size > 1:
+            raise InputError("--probe fine-tunes in one process; run the pretraining without torchrun, or "
+                             "without --probe")
+        self.task = get_task(task)
+        data = load_task_data(self.task, data_dir)
+        subsample(data, examples)
+        self.encoded = encode_task(tokenizer, self.task, data, Recipe().max_seq_length, show_progress=False)
+        self.tokenizer, self.ctx = tokenizer, ctx
+
+    def metric_names(self) -> list[str]:
+        return [f"probe_{metric}" for metric in self.task.metrics]
+
+    def __call__(self, model: BertForPreTraining, scratch_parent: Path, precision: str) -> dict[str, float]:
+        """Fine-tune a copy of `model` (saved under `scratch_parent`, removed after) in `precision` and return
+        its dev figures as probe_<metric>; the random-number streams are left as they were."""
+        recipe = Recipe(epochs=1, lr=1e-4, batch_size=32, precision=precision)
+        rng = capture_rng_state()
+        try:
+            with tempfile.TemporaryDirectory(dir=scratch_parent, prefix="probe-") as scratch:
+                checkpoint = Path(scratch) / "model"
+                model.save_pretrained(checkpoint)
+                self.tokenizer.save(checkpoint)
+                family = SentenceClassification(self.task, self.encoded, recipe.eval_batch_size,
+                                                self.tokenizer.pad_token_id)
+                source = ModelSource(str(checkpoint), checkpoint, model.config)
+                finished = finetune(family, source, self.tokenizer, recipe, [1], Path(scratch) / "probe", self.ctx)
+        finally:
+            restore_rng_state(rng)
+        if isinstance(finished, int):  # Ctrl-C / SIGTERM stopped the probe: pass it on to the pretraining
+            signal.raise_signal(finished - 128)
+            return {}
+        summary, _ = finished
+        return {f"probe_{metric}": value for metric, value in summary["median"].items()}

@@ -1,0 +1,67 @@
+"""bert-pretrain --probe: a quick fine-tune of the current weights while pretraining, logged as probe_<metric>,
+without changing the pretraining it watches; kept across --resume."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pretrain.cli import main
+from test_pretrain_run import TINY, cli_args, metrics, weights, write_story_corpus
+
+GLUE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"
+PROBE = ["--probe", "cola", "--probe-data", str(GLUE_FIXTURES), "--probe-every", "0.5s", "--probe-examples", "32"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The same 30 steps without and with probes."""
+    root = tmp_path_factory.mktemp("probe")
+    config = root / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    corpus = write_story_corpus(root / "stories.txt")
+
+    def run(name: str, *extra: str) -> Path:
+        output = root / name
+        assert main(cli_args(corpus, output, root / "cache", config, "--max-steps", "30", "--eval-every", "0",
+                             "--save-every", "30", *extra)) == 0
+        return output
+
+    plain = run("plain", "--vocab-size", "180")
+    # the same vocabulary: training one twice need not give the same (ties between merges)
+    return {"plain": plain, "probed": run("probed", "--vocab", str(plain), *PROBE),
+            "run": lambda name, *extra: run(name, "--vocab", str(plain), *extra)}
+
+
+def training_lines(output: Path) -> list[dict]:
+    return [{k: v for k, v in line.items() if k not in ("tokens_per_s", "elapsed_s")}
+            for line in metrics(output) if "mlm_loss" in line]
+
+
+def test_probes_are_logged_and_change_nothing_in_the_pretraining(runs):
+    probes = [line for line in metrics(runs["probed"]) if "probe_mcc" in line]
+    assert probes and probes[-1]["step"] == 30  # one at the end, besides those every 0.5 s
+    assert all(-1 <= line["probe_mcc"] <= 1 and "elapsed_s" in line for line in probes)
+    assert training_lines(runs["probed"]) == training_lines(runs["plain"])
+    plain, probed = weights(runs["plain"]), weights(runs["probed"])
+    for name in plain:
+        assert torch.equal(plain[name], probed[name]), name
+    assert not list(runs["probed"].glob("probe-*"))  # the probe's fine-tuned model is thrown away
+
+
+def test_probes_are_kept_across_resume(runs):
+    before = [line["step"] for line in metrics(runs["probed"]) if "probe_mcc" in line]
+    runs["run"]("probed", *PROBE, "--resume", "--max-steps", "40")  # a later argument wins: 40 steps
+    after = [line["step"] for line in metrics(runs["probed"]) if "probe_mcc" in line]
+    assert after[:len(before)] == before and after[-1] == 40
+
+
+@pytest.mark.parametrize("flags, complaint", [
+    (["--probe-data", "glue"], "--probe-data is the probe's data: name its task with --probe"),
+    (["--probe-every", "soon"], "argument --probe-every: bad duration"),
+])
+def test_bad_probe_flags_are_usage_errors(tmp_path, capsys, flags, complaint):
+    with pytest.raises(SystemExit) as stop:
+        main(["--corpus", "c", "--output", str(tmp_path / "o"), "--max-steps", "1", *flags])
+    assert stop.value.code == 2 and complaint in capsys.readouterr().err
