@@ -1,4 +1,4 @@
-"""How many dev examples of a GLUE task share a sentence with a training file: the check behind README's
+"""How many dev examples of a GLUE task share a sentence with a training file: the check behind docs/results.md's
 notes on task-adaptive pretraining (MRPC and CoLA against their own training sets) and on STS-B as an
 intermediate task for MRPC (MRPC dev against STS-B train).
 

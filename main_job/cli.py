@@ -8,7 +8,7 @@ corpus in, our own pretrained BERT, dev scores out, beside the same model fine-t
 Steps (main_job/steps.py): a WordPiece vocabulary, the recipe's pretraining phases, the fine-tunes; then a
 table of the dev scores (median and range over the seeds), the pretraining curves of all phases on one clock
 (<work-dir>/pretraining.png) and what each phase bought on this machine. Re-running reuses every finished step.
-The recipe format: main_job/recipe.py; the recipes of the README's figures: recipes/.
+The recipe format: main_job/recipe.py; the recipes of the figures in docs/results.md: recipes/.
 """
 
 from __future__ import annotations

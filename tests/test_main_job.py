@@ -58,9 +58,9 @@ def parsed_fine_tuning(argv: list[str]) -> dict:
     return {k: v for k, v in args.items() if k not in ("task", "model", "output", "data_dir", "vocab", "overwrite")}
 
 
-# The commands README's "Second try", "Third try" and "Fourth try" ran, phase by phase (the first two through
-# the old pipeline: `--budget 2h --nsp-budget 40m`, the mini preset; the other two as bert-pretrain commands).
-README_PHASES = {
+# The commands docs/results.md gives for the four-phase run, phase by phase (the first two through the old
+# pipeline: `--budget 2h --nsp-budget 40m`, the mini preset; the other two as bert-pretrain commands).
+RESULTS_PHASES = {
     "mlm": ("--lr 1e-3 --batch-size 32 --max-seq-length 128 --no-nsp --dropout 0 --save-every 500 --no-progress",
             "--preset mini --time-budget 80m"),
     "nsp": ("--lr 5e-4 --batch-size 32 --max-seq-length 128 --dropout 0 --save-every 500 --no-progress",
@@ -70,18 +70,19 @@ README_PHASES = {
     "task-text": ("--time-budget 1200s --lr 3e-4 --batch-size 32 --max-seq-length 128 --no-nsp --dropout 0.1 "
                   "--save-every 500 --no-progress", ""),
 }
-README_FINE_TUNING = "--seeds 1,2,3,4,5 --epochs 5 --lr 1e-4 --batch-size 32"
+RESULTS_FINE_TUNING = "--seeds 1,2,3,4,5 --epochs 5 --lr 1e-4 --batch-size 32"
 
 
-def test_the_headline_recipe_runs_the_readme_commands():
-    readme = " ".join((REPO / "README.md").read_text().replace("\\\n", " ").split())  # one line, one space
-    assert "--budget 2h --nsp-budget 40m" in readme
+def test_the_headline_recipe_runs_the_commands_of_the_results_page():
+    text = (REPO / "docs" / "results.md").read_text()
+    results_page = " ".join(text.replace("\\\n", " ").split())  # one line, one space
+    assert "--budget 2h --nsp-budget 40m" in results_page
     recipe = load_recipe(RECIPES / "four-phase-3h50m.toml", cli.local_data_settings(Path("../shared/data")))
     job = steps.plan(recipe, precision=[])
     pretraining = [step for step in job.steps if step.argv[:2] == ["-m", "pretrain"]]
-    assert [step.output.name for step in pretraining] == [f"pretrained-{name}" for name in README_PHASES]
-    for step, (options, pipeline_options) in zip(pretraining, README_PHASES.values()):
-        assert options in readme
+    assert [step.output.name for step in pretraining] == [f"pretrained-{name}" for name in RESULTS_PHASES]
+    for step, (options, pipeline_options) in zip(pretraining, RESULTS_PHASES.values()):
+        assert options in results_page
         assert parsed_pretraining(step.argv[2:]) == parsed_pretraining(
             ["--corpus", "c", "--output", "o", *shlex.split(options), *shlex.split(pipeline_options)])
     starts = [step.argv[step.argv.index("--init-from") + 1] for step in pretraining[1:]]
@@ -89,12 +90,12 @@ def test_the_headline_recipe_runs_the_readme_commands():
     assert pretraining[-1].argv[pretraining[-1].argv.index("--corpus") + 1] == str(recipe.work_dir / "task-text")
     task_text = next(step for step in job.steps if step.argv[:2] == ["-m", "finetune.task_text"])
     assert " ".join(task_text.argv[2:6]) == "--tasks cola,mrpc --data-dir ../shared/data/glue"
-    assert f"python -m finetune.task_text {' '.join(task_text.argv[2:6])}" in readme
+    assert f"python -m finetune.task_text {' '.join(task_text.argv[2:6])}" in results_page
     fine_tunes = [step for step in job.steps if step.argv[:2] == ["-m", "finetune"]]
-    assert README_FINE_TUNING in readme and len(fine_tunes) == 4
+    assert RESULTS_FINE_TUNING in results_page and len(fine_tunes) == 4
     for step in fine_tunes:
         assert parsed_fine_tuning(step.argv[2:]) == parsed_fine_tuning(
-            ["--task", "cola", "--model", "m", "--output", "o", *shlex.split(README_FINE_TUNING)])
+            ["--task", "cola", "--model", "m", "--output", "o", *shlex.split(RESULTS_FINE_TUNING)])
         assert step.argv[step.argv.index("--data-dir") + 1] == "../shared/data/glue"
 
 
