@@ -9,7 +9,8 @@ of the weights (see `peak_memory_mb`).
     python bench/bench_pretrain.py                          # mini and base, this machine's precision (auto)
     python bench/bench_pretrain.py --precisions fp32,bf16   # both (bf16 on an AVX2 CPU is emulated: very slow)
     python bench/bench_pretrain.py --presets mini --batch-size 64 --repeats 10
-    python bench/bench_pretrain.py --vocab-size 30522       # BERT's vocabulary size (the tables before 2026-12-01)
+    python bench/bench_pretrain.py --vocab-size 30522       # BERT's vocabulary size
+    python bench/bench_pretrain.py --presets base --batch-size 8 --vocab-size 30522 --precisions fp32 --repeats 7
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import transformers
 from torch.profiler import ProfilerActivity, profile
 
 import bert
-from training import Precision, build_optimizer, choose_precision, device_name
+from training import Precision, build_optimizer, choose_precision, device_name, keep_freed_memory
 from pretrain.masking import MaskingScheme, mask_example
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -70,7 +71,7 @@ def training_step(model, optimizer, batch: dict, device: torch.device, precision
 
 
 def throughput(models: dict, batch: dict, precision: Precision, repeats: int, device: torch.device) -> dict:
-    """Median tokens/s of a full training step, per model, measured alternately."""
+    """Tokens/s of a full training step per model, measured alternately: {name: (median, slowest, fastest)}."""
     steps = {name: training_step(m, build_optimizer(m, 1e-4), batch, device, precision) for name, m in models.items()}
     for step in steps.values():  # warm-up: allocator, optimizer state, kernels
         step()
@@ -81,7 +82,8 @@ def throughput(models: dict, batch: dict, precision: Precision, repeats: int, de
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)
-    return {name: batch["input_ids"].numel() / statistics.median(t) for name, t in times.items()}
+    tokens = batch["input_ids"].numel()
+    return {name: (tokens / statistics.median(t), tokens / max(t), tokens / min(t)) for name, t in times.items()}
 
 
 def peak_memory_mb(model, batch: dict, precision: Precision, device: torch.device) -> float:
@@ -113,13 +115,18 @@ def main() -> None:
     parser.add_argument("--precisions", default="auto",
                         help="comma-separated: auto (what bert-pretrain picks on this machine), fp32, bf16, fp16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--keep-freed-memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="keep freed memory in the process, as bert-pretrain does (both models)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.keep_freed_memory:
+        keep_freed_memory()
 
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {device_name(device)}, "
           f"batch {args.batch_size} x seq {args.seq}, vocabulary {args.vocab_size}, "
-          "one step = forward + backward + clip + AdamW")
-    print(f"{'preset':<7} {'precision':<9} {'ours tok/s':>11} {'HF tok/s':>10} {'speed':>7} "
+          f"one step = forward + backward + clip + AdamW, median of {args.repeats} interleaved repetitions "
+          f"(slowest-fastest), {'freed memory kept' if args.keep_freed_memory else 'glibc malloc defaults'}")
+    print(f"{'preset':<7} {'precision':<9} {'ours tok/s':>20} {'HF tok/s':>20} {'speed':>7} "
           f"{'ours MB':>9} {'HF MB':>9} {'memory':>7}")
     for preset in args.presets.split(","):
         for requested in args.precisions.split(","):
@@ -128,8 +135,10 @@ def main() -> None:
             batch = make_batch(models["ours"].config.vocab_size, args.batch_size, args.seq, device)
             memory = {name: peak_memory_mb(model, batch, precision, device) for name, model in models.items()}
             speed = throughput(models, batch, precision, args.repeats, device)
-            print(f"{preset:<7} {precision.name:<9} {speed['ours']:>11,.0f} {speed['hf']:>10,.0f} "
-                  f"{speed['ours'] / speed['hf']:>6.2f}x {memory['ours']:>9,.0f} {memory['hf']:>9,.0f} "
+            spread = {name: f"{median:,.0f} ({slowest:,.0f}-{fastest:,.0f})"
+                      for name, (median, slowest, fastest) in speed.items()}
+            print(f"{preset:<7} {precision.name:<9} {spread['ours']:>20} {spread['hf']:>20} "
+                  f"{speed['ours'][0] / speed['hf'][0]:>6.2f}x {memory['ours']:>9,.0f} {memory['hf']:>9,.0f} "
                   f"{memory['ours'] / memory['hf']:>6.2f}x", flush=True)
 
 

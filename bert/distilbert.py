@@ -30,7 +30,7 @@ from .checkpoint import DISTILBERT_LAYOUT, PretrainedMixin
 from .config import DistilBertConfig
 from .heads import (ClassifierOutput, MaskedLMHead, MaskedLMOutput, QuestionAnsweringOutput, answer_span,
                     classification_loss, masked_lm_logits)
-from .model import BertOutput, Embeddings, Encoder, key_padding_mask, sinusoid_table
+from .model import BertOutput, Dropout, Embeddings, Encoder, key_padding_mask, sinusoid_table
 
 
 class DistilBertPretrained(PretrainedMixin):
@@ -103,7 +103,7 @@ class DistilBertForSequenceClassification(DistilBertPretrained, nn.Module):
         self.config = config
         self.distilbert = DistilBertModel(config)
         self.pre_classifier = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.seq_classif_dropout)
+        self.dropout = Dropout(config.seq_classif_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
@@ -120,7 +120,7 @@ class DistilBertForTokenClassification(DistilBertPretrained, nn.Module):
         super().__init__()
         self.config = config
         self.distilbert = DistilBertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
@@ -141,7 +141,7 @@ class DistilBertForQuestionAnswering(DistilBertPretrained, nn.Module):
         super().__init__()
         self.config = config
         self.distilbert = DistilBertModel(config)
-        self.dropout = nn.Dropout(config.qa_dropout)
+        self.dropout = Dropout(config.qa_dropout)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
 

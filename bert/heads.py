@@ -14,7 +14,7 @@ from torch import nn
 
 from .checkpoint import PretrainedMixin
 from .config import BertConfig
-from .model import ACTIVATION_FUNCTIONS, BertModel, BertOutput
+from .model import ACTIVATION_FUNCTIONS, BertModel, BertOutput, Dropout
 
 IGNORE_INDEX = -100
 
@@ -99,7 +99,8 @@ class BertForPreTraining(PretrainedMixin, nn.Module):
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
                 next_sentence_label=None) -> PreTrainingOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids)
+        # with MLM labels the head gives the tied word embeddings a dense gradient: the lookup's can be sparse
+        out = self.bert(input_ids, attention_mask, token_type_ids, sparse_word_gradient=labels is not None)
         mlm_logits, mlm_loss = masked_lm_logits(self.mlm_head, self.bert, out.last_hidden_state, labels)
         nsp_logits = self.nsp_head(out.pooler_output)
         nsp_loss = None if next_sentence_label is None else F.cross_entropy(nsp_logits.float(), next_sentence_label)
@@ -118,7 +119,8 @@ class BertForMaskedLM(PretrainedMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None) -> MaskedLMOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
+        hidden = self.bert(input_ids, attention_mask, token_type_ids,
+                           sparse_word_gradient=labels is not None).last_hidden_state
         return MaskedLMOutput(*masked_lm_logits(self.mlm_head, self.bert, hidden, labels))
 
 
@@ -165,7 +167,7 @@ class BertForSequenceClassification(PretrainedMixin, nn.Module):
         super().__init__()
         self.config = config
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout if config.classifier_dropout is not None
+        self.dropout = Dropout(config.classifier_dropout if config.classifier_dropout is not None
                                   else config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
@@ -183,7 +185,7 @@ class BertForTokenClassification(PretrainedMixin, nn.Module):
         super().__init__()
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(config.classifier_dropout if config.classifier_dropout is not None
+        self.dropout = Dropout(config.classifier_dropout if config.classifier_dropout is not None
                                   else config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
