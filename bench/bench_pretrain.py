@@ -3,7 +3,8 @@
 One training step = forward with MLM labels (15% of positions, BERT's 80/10/10 masking) and NSP labels,
 backward, gradient clipping and an AdamW update, exactly as `bert-pretrain` does it. Both models get the
 same config, the same initial weights and the same batches and masks. Timings alternate between the two
-models so that background load hits both alike. Peak memory is what the training steps allocate on top
+models (after two warm-up steps each) so that background load hits both alike; the table gives the median
+over the repetitions and, in brackets, the slowest and fastest. Peak memory is what the training steps allocate on top
 of the weights (see `peak_memory_mb`).
 
     python bench/bench_pretrain.py                          # mini and base, this machine's precision (auto)
@@ -26,7 +27,7 @@ import transformers
 from torch.profiler import ProfilerActivity, profile
 
 import bert
-from training import Precision, build_optimizer, choose_precision, device_name, keep_freed_memory
+from training import Precision, build_optimizer, choose_precision, device_name
 from pretrain.masking import MaskingScheme, mask_example
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -115,17 +116,13 @@ def main() -> None:
     parser.add_argument("--precisions", default="auto",
                         help="comma-separated: auto (what bert-pretrain picks on this machine), fp32, bf16, fp16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--keep-freed-memory", action=argparse.BooleanOptionalAction, default=True,
-                        help="keep freed memory in the process, as bert-pretrain does (both models)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    if args.keep_freed_memory:
-        keep_freed_memory()
 
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {device_name(device)}, "
           f"batch {args.batch_size} x seq {args.seq}, vocabulary {args.vocab_size}, "
           f"one step = forward + backward + clip + AdamW, median of {args.repeats} interleaved repetitions "
-          f"(slowest-fastest), {'freed memory kept' if args.keep_freed_memory else 'glibc malloc defaults'}")
+          "(slowest-fastest)")
     print(f"{'preset':<7} {'precision':<9} {'ours tok/s':>20} {'HF tok/s':>20} {'speed':>7} "
           f"{'ours MB':>9} {'HF MB':>9} {'memory':>7}")
     for preset in args.presets.split(","):

@@ -45,17 +45,25 @@ def sinusoid_table(n_positions: int, hidden: int) -> torch.Tensor:
 
 
 class Dropout(nn.Dropout):
-    """nn.Dropout (each value zeroed with probability p, the rest scaled by 1/(1-p)), with the mask drawn
-    on CPU as `uniform >= p`: the same distribution, made ~2.4x faster than the Bernoulli sampler behind
-    nn.Dropout there (measured on an AVX2 CPU; dropout was ~12% of a fine-tuning step). On other devices,
-    and when dropout is off, it is nn.Dropout itself.
+    """nn.Dropout (each value zeroed with probability p, the rest scaled up to keep the mean) with a cheaper
+    mask on CPU, where nn.Dropout's Bernoulli sampler was ~12% of a fine-tuning step.
+
+    PyTorch's CPU generator makes one 64-bit draw per random value, whatever the value's width, and a mask
+    needs few bits: here each 64-bit draw gives four 16-bit numbers, and a value is kept when its number is
+    at or above p * 2^16. So p is rounded to a multiple of 1/65536 (0.1 -> 0.1000061) and the kept values are
+    scaled by the inverse of that exact keep rate. Measured on an AVX2 CPU: ~5x faster than nn.Dropout.
+    Elsewhere (GPUs, eval mode, p = 0 or 1 after rounding) it is nn.Dropout itself.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p in (0.0, 1.0) or x.device.type != "cpu":
+        dropped = round(self.p * 2**16)  # of every 2^16 values, on average
+        if not self.training or x.device.type != "cpu" or not 0 < dropped < 2**16:
             return super().forward(x)
-        keep = torch.rand(x.shape) >= self.p  # same shape as x, True with probability 1 - p
-        return x * keep * (1 / (1 - self.p))
+        n = x.numel()
+        draws = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)  # 64 random bits each
+        numbers = draws.view(torch.int16)[:n].view(x.shape)  # uniform in [-2^15, 2^15)
+        keep = numbers >= dropped - 2**15  # True for 2^16 - dropped of the 2^16 possible numbers
+        return x * keep * (2**16 / (2**16 - dropped))
 
 
 class Embeddings(nn.Module):
@@ -148,8 +156,9 @@ class SelfAttention(nn.Module):
         q, k, v = split_heads(self.query(queries)), split_heads(self.key(x)), split_heads(self.value(x))
         if self.keep_weights or self.drops_out_on_cpu(x):
             scores = (q / math.sqrt(q.shape[-1])) @ k.transpose(-2, -1)  # (batch, heads, queries, keys)
-            if key_mask is not None:
-                scores = scores.masked_fill(~key_mask, float("-inf"))
+            if key_mask is not None:  # -inf on padding keys, added: no copy to make now or in the backward pass
+                blocked = torch.zeros(key_mask.shape, dtype=scores.dtype, device=scores.device)  # (batch, 1, 1, keys)
+                scores = scores + blocked.masked_fill_(~key_mask, float("-inf"))
             weights = scores.softmax(dim=-1)
             if self.keep_weights:
                 self.weights = weights

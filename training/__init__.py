@@ -1,7 +1,6 @@
 """Training machinery shared by pretrain/ and finetune/: optimizer, LR schedule, precision, checkpoints,
 multi-process (DDP) and metric logging. One implementation, used by both."""
 
-from .allocator import keep_freed_memory
 from .checkpointing import (
     TrainingState,
     latest_training_checkpoint,
@@ -18,7 +17,7 @@ from .reproducibility import set_seed
 from .schedule import build_lr_schedule, lr_multiplier, parse_duration
 
 __all__ = [
-    "keep_freed_memory", "TrainingState", "latest_training_checkpoint", "list_training_checkpoints", "load_training_checkpoint",
+    "TrainingState", "latest_training_checkpoint", "list_training_checkpoints", "load_training_checkpoint",
     "save_training_checkpoint", "unwrap", "DistributedContext", "MetricsLog", "plot_metrics", "build_optimizer",
     "Precision", "PrecisionError", "add_precision_flag", "choose_precision", "cpu_kind", "device_name", "set_seed", "build_lr_schedule", "lr_multiplier", "parse_duration",
 ]

@@ -37,7 +37,6 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .allocator import keep_freed_memory
 from .checkpointing import (TrainingState, latest_training_checkpoint, load_training_checkpoint,
                             save_training_checkpoint)
 from .distributed import DistributedContext
@@ -130,7 +129,6 @@ class Engine:
         self.elapsed = 0.0  # seconds trained so far, agreed by all processes at the last step
         self.paused = 0.0  # seconds of this process spent off the clock (see off_the_clock)
         self.ddp = ctx.wrap(model)
-        keep_freed_memory()  # no page faults on memory freed by the previous step (training/allocator.py)
         self.forward = torch.compile(self.ddp) if compile_model else self.ddp
 
     # ------------------------------------------------------------------ resume
