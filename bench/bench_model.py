@@ -46,7 +46,8 @@ def step_fn(model, batch, backward: bool, precision: Precision):
 
 
 def bench_pair(preset: str, batch_size: int, seq: int, precision: Precision, backward: bool,
-               repeats: int) -> tuple[float, float]:
+               repeats: int) -> dict[str, tuple[float, float, float]]:
+    """Tokens/s per model, measured alternately: {name: (median, slowest, fastest)}."""
     config = bert.BertConfig.from_preset(preset, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     ours = bert.BertModel(config)
     with tempfile.TemporaryDirectory() as d:
@@ -66,7 +67,7 @@ def bench_pair(preset: str, batch_size: int, seq: int, precision: Precision, bac
         for name, fn in runs.items():
             samples[name] += timed(fn, 1)
     tokens = batch_size * seq
-    return tokens / statistics.median(samples["ours"]), tokens / statistics.median(samples["hf"])
+    return {name: (tokens / statistics.median(t), tokens / max(t), tokens / min(t)) for name, t in samples.items()}
 
 
 def main() -> None:
@@ -78,15 +79,18 @@ def main() -> None:
     parser.add_argument("--precisions", default="auto", help="comma-separated: auto, fp32, bf16")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {device_name('cpu')}, "
-          f"batch {args.batch_size} x seq {args.seq}")
-    print(f"{'preset':<7} {'precision':<9} {'pass':<16} {'ours tok/s':>11} {'HF tok/s':>10} {'ours/HF':>8}")
+          f"batch {args.batch_size} x seq {args.seq}, median of {args.repeats} interleaved repetitions "
+          "(slowest-fastest)")
+    print(f"{'preset':<7} {'precision':<9} {'pass':<8} {'ours tok/s':>24} {'HF tok/s':>24} {'ours/HF':>8}")
     for preset in args.presets.split(","):
         for requested in args.precisions.split(","):
             precision = choose_precision(requested, "cpu")
             for backward in (False, True):
-                ours, hf = bench_pair(preset, args.batch_size, args.seq, precision, backward, args.repeats)
-                print(f"{preset:<7} {precision.name:<9} {'fwd+bwd' if backward else 'forward':<16} "
-                      f"{ours:>11,.0f} {hf:>10,.0f} {ours / hf:>7.2f}x", flush=True)
+                speed = bench_pair(preset, args.batch_size, args.seq, precision, backward, args.repeats)
+                ours, hf = (f"{median:,.0f} ({slowest:,.0f}-{fastest:,.0f})" for median, slowest, fastest
+                            in (speed["ours"], speed["hf"]))
+                print(f"{preset:<7} {precision.name:<9} {'fwd+bwd' if backward else 'forward':<8} {ours:>24} "
+                      f"{hf:>24} {speed['ours'][0] / speed['hf'][0]:>7.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ of the weights (see `peak_memory_mb`).
     python bench/bench_pretrain.py --presets mini --batch-size 64 --repeats 10
     python bench/bench_pretrain.py --vocab-size 30522       # BERT's vocabulary size
     python bench/bench_pretrain.py --presets base --batch-size 8 --vocab-size 30522 --precisions fp32 --repeats 7
+    python bench/bench_pretrain.py --presets mini --compile     # also ours under torch.compile (bert-pretrain --compile)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -72,10 +74,14 @@ def training_step(model, optimizer, batch: dict, device: torch.device, precision
 
 
 def throughput(models: dict, batch: dict, precision: Precision, repeats: int, device: torch.device) -> dict:
-    """Tokens/s of a full training step per model, measured alternately: {name: (median, slowest, fastest)}."""
+    """Tokens/s of a full training step per model, measured alternately: {name: (median, slowest, fastest)},
+    and {name: seconds of the first step} (for a compiled model, mostly compilation)."""
     steps = {name: training_step(m, build_optimizer(m, 1e-4), batch, device, precision) for name, m in models.items()}
-    for step in steps.values():  # warm-up: allocator, optimizer state, kernels
+    first_step = {}
+    for name, step in steps.items():  # warm-up: allocator, optimizer state, kernels, compilation
+        start = time.perf_counter()
         step()
+        first_step[name] = time.perf_counter() - start
         step()
     times = {name: [] for name in steps}
     for _ in range(repeats):
@@ -84,7 +90,8 @@ def throughput(models: dict, batch: dict, precision: Precision, repeats: int, de
             step()
             times[name].append(time.perf_counter() - start)
     tokens = batch["input_ids"].numel()
-    return {name: (tokens / statistics.median(t), tokens / max(t), tokens / min(t)) for name, t in times.items()}
+    speed = {name: (tokens / statistics.median(t), tokens / max(t), tokens / min(t)) for name, t in times.items()}
+    return speed, first_step
 
 
 def peak_memory_mb(model, batch: dict, precision: Precision, device: torch.device) -> float:
@@ -116,6 +123,8 @@ def main() -> None:
     parser.add_argument("--precisions", default="auto",
                         help="comma-separated: auto (what bert-pretrain picks on this machine), fp32, bf16, fp16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time a copy of ours under torch.compile, as bert-pretrain --compile runs it")
     args = parser.parse_args()
     device = torch.device(args.device)
 
@@ -131,12 +140,18 @@ def main() -> None:
             models = make_models(preset, args.vocab_size, device)
             batch = make_batch(models["ours"].config.vocab_size, args.batch_size, args.seq, device)
             memory = {name: peak_memory_mb(model, batch, precision, device) for name, model in models.items()}
-            speed = throughput(models, batch, precision, args.repeats, device)
+            if args.compile:
+                models["compiled"] = torch.compile(copy.deepcopy(models["ours"]))
+            speed, first_step = throughput(models, batch, precision, args.repeats, device)
             spread = {name: f"{median:,.0f} ({slowest:,.0f}-{fastest:,.0f})"
                       for name, (median, slowest, fastest) in speed.items()}
             print(f"{preset:<7} {precision.name:<9} {spread['ours']:>20} {spread['hf']:>20} "
                   f"{speed['ours'][0] / speed['hf'][0]:>6.2f}x {memory['ours']:>9,.0f} {memory['hf']:>9,.0f} "
                   f"{memory['ours'] / memory['hf']:>6.2f}x", flush=True)
+            if args.compile:
+                print(f"{'':<17} ours under torch.compile: {spread['compiled']} tok/s, "
+                      f"{speed['compiled'][0] / speed['ours'][0]:.2f}x eager ours; its first step (compiling) "
+                      f"{first_step['compiled']:.0f} s, eager's {first_step['ours']:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from bert import PRESETS
 from finetune.checkpoint import ModelSource, build_classifier, resolve_model
 from finetune.conll import TOKEN_TASKS, get_token_task, is_token_task, load_token_task_data
 from finetune.data import encode_split
-from finetune.file_task import add_file_task_flags, load_file_task
+from finetune.file_task import add_file_task_flags, load_file_task, reject_own_file_flags
 from finetune.qa import run as squad
 from finetune.sentence_classification import EncodedTask, SentenceClassification
 from finetune.tasks import TASKS, GlueTask, TaskData, get_task, load_task_data
@@ -211,6 +211,7 @@ def encode_task(tokenizer, task, data: TaskData, max_length: int, show_progress:
 def check_common(args: argparse.Namespace, ctx: DistributedContext) -> tuple[list[int], Precision, Recipe, dict]:
     """The checks every task family shares (seeds, precision, recipe, output directory), run on every process
     so that they all fail alike, writing nothing; returns them and the run's record (run.json)."""
+    reject_own_file_flags(args)
     seeds = parse_seeds(args.seeds)
     precision = choose_machine_precision(args.precision, ctx)
     recipe = make_recipe(args, ctx.world_size, precision.name)

@@ -7,7 +7,8 @@ Files: CSV, TSV or JSON lines (finetune/table_files.py). One text column makes a
 sentence-pair task ([CLS] a [SEP] b [SEP], as MRPC).
 
 Labels, decided from the training file alone:
-- every label reads as an integer: the classes are those integers in numeric order ("2" before "10");
+- every label is a whole number ("2", "07", "2.0"): the classes are those integers in numeric order ("2" before
+  "10"), named as integers ("2.0" is class "2");
 - else, with `--task-type regression` or any label that is a number with a fractional part ("2.5"):
   regression on the labels as numbers, scored by Pearson (picks the best epoch) and Spearman;
 - else the classes are the label strings in sorted order ("1", "2", "good": three string classes).
@@ -61,6 +62,20 @@ def add_file_task_flags(group: argparse._ArgumentGroup) -> None:
                        help="with two classes, the one whose F1 is reported (default: the second in order)")
 
 
+def reject_own_file_flags(args: argparse.Namespace) -> None:
+    """The flags above describe the user's own files; with --task (which has columns of its own) they would
+    be ignored without a word, so they are an error."""
+    if args.task is None:
+        return
+    given = [flag for flag, value in (("--text-columns", args.text_columns), ("--label-column", args.label_column),
+                                      ("--positive-label", args.positive_label),
+                                      ("--task-type", None if args.task_type == "auto" else args.task_type))
+             if value is not None]
+    if given:
+        raise InputError(f"{given[0]} describes your own files; --task {args.task} has columns of its own "
+                         "(leave --task out to fine-tune on your files)")
+
+
 # ------------------------------------------------------------------ labels
 
 @dataclass(frozen=True)
@@ -68,7 +83,7 @@ class LabelSpace:
     """What a label cell means: the position of its class in `names`, or a score when `names` is empty."""
 
     names: tuple[str, ...]  # class names in class-id order; () for regression
-    integer_names: bool  # the names are integers, so "07" is class "7"
+    integer_names: bool  # the names are integers, so "07" and "7.0" are class "7"
     regression_reason: str = ""  # why this is a regression task, for the error on a label that is no number
 
     @property
@@ -89,8 +104,17 @@ class LabelSpace:
         return self.names.index(name)
 
 
+def whole_number(text: str) -> int | None:
+    """"7", "07", "+7", "7.0", "7e0" -> 7; anything else -> None."""
+    if INTEGER.fullmatch(text):
+        return int(text)  # exact, however many digits
+    value = number(text)
+    return int(value) if value is not None and value.is_integer() else None
+
+
 def canonical_name(text: str, integer_names: bool) -> str:
-    return str(int(text)) if integer_names and INTEGER.fullmatch(text) else text
+    whole = whole_number(text) if integer_names else None
+    return text if whole is None else str(whole)
 
 
 def number(text: str) -> float | None:
@@ -125,9 +149,9 @@ def choose_label_space(train: Table, column: str, task_type: str, positive_label
                   f"labels with a fractional part, such as {fractional[0]!r} at {fractional[1]}, make this a "
                   "regression task; --task-type classification makes them class names")
         return LabelSpace((), False, reason)
-    integer_names = all(INTEGER.fullmatch(text) for text, _ in labels if text)
+    integer_names = all(whole_number(text) is not None for text, _ in labels if text)
     if integer_names:
-        names = tuple(str(n) for n in sorted({int(text) for text, _ in labels if text}))
+        names = tuple(str(n) for n in sorted({whole_number(text) for text, _ in labels if text}))
     else:
         names = tuple(sorted({text for text, _ in labels if text}))
     if len(names) < 2:

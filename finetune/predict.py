@@ -19,6 +19,8 @@ length the model was fine-tuned with, as recorded in that summary.json (128 wher
 
 --input formats: `.jsonl` — one object per line with "text" and optionally "pair";
 anything else — TSV, one example per line, `text` or `text<TAB>pair`, no header.
+With --text-columns NAME[,NAME], --input is read as bert-finetune reads your own files (CSV, TSV or JSON lines
+with a header; finetune/table_files.py) and the text (and pair) come from those columns.
 Results go to --output (JSON lines if it ends in .jsonl, TSV otherwise) or to stdout as TSV.
 
 A question-answering model (config.json's architectures: *ForQuestionAnswering, from `bert-finetune --task
@@ -41,6 +43,7 @@ from finetune.checkpoint import CLASSIFIERS, find_checkpoint, load_classifier
 from finetune.data import EncodedSplit
 from training.errors import InputError
 from finetune.evaluate import predict_logits
+from finetune.table_files import read_table
 from finetune.predict_entities import find_entities, format_entities, format_entity_file, is_token_classifier, single_texts
 from finetune.token_classification import TOKEN_CLASSIFIERS
 from finetune.qa import predict as qa_predict
@@ -68,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--question", help="a question about --context (question-answering models)")
     p.add_argument("--context", help="the text that holds --question's answer")
     p.add_argument("--input", type=Path, help="predict every line of a .tsv or .jsonl file")
+    p.add_argument("--text-columns", metavar="NAME[,NAME]",
+                   help="read --input as a table with a header (CSV, TSV or JSON lines) and take the text, or a "
+                        "pair, from these columns")
     p.add_argument("--output", type=Path, help="where --input's predictions go (default: stdout)")
     p.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
     p.add_argument("--max-seq-length", type=int,
@@ -81,6 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("give --question and --context, or TEXT, or --input FILE: one of them")
     if args.question is None and bool(args.texts) == bool(args.input):
         p.error("give either one sentence (or two, for a pair) or --input FILE")
+    if args.text_columns is not None and args.input is None:
+        p.error("--text-columns names columns of --input's file")
     if len(args.texts) > 2:
         p.error(f"expected a sentence or a sentence pair, got {len(args.texts)} texts (quote each sentence)")
     return args
@@ -118,6 +126,20 @@ def read_inputs(path: Path) -> list[tuple[str, str | None]]:
     if not examples:
         raise InputError(f"{path}: no examples in the file")
     return examples
+
+
+def read_table_inputs(path: Path, text_columns: str) -> list[tuple[str, str | None]]:
+    """(text, pair or None) per row of a CSV, TSV or JSON-lines table, from the columns --text-columns names."""
+    names = [name.strip() for name in text_columns.split(",")]
+    if len(names) not in (1, 2) or not all(names):
+        raise InputError(f"--text-columns {text_columns!r}: give one column, or two for sentence pairs")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    table = read_table(path)
+    for name in names:
+        table.require_column(name, "--text-columns")
+    return [(table.cell(row, names[0]), table.cell(row, names[1]) if len(names) == 2 else None)
+            for row in table.rows]
 
 
 def _jsonl_example(line: str, where: str) -> tuple[str, str | None]:
@@ -187,11 +209,19 @@ def run(args: argparse.Namespace) -> None:
     model_dir = resolve_model_dir(find_checkpoint(args.model))
     precision = choose_precision(args.precision, torch.device("cpu"))
     if qa_predict.is_question_answerer(model_dir):
+        if args.text_columns is not None:
+            raise InputError(f"{model_dir} answers questions: its --input is JSON lines of \"question\" and "
+                             "\"context\", without --text-columns")
         print(precision.describe(), file=sys.stderr)
         return qa_predict.run(args, model_dir, precision)
     if args.question is not None:
         raise InputError(f"{model_dir} is a classifier, not a question-answering model: give TEXT (or a pair)")
-    examples = read_inputs(args.input) if args.input else [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
+    if args.input is None:
+        examples = [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
+    elif args.text_columns is not None:
+        examples = read_table_inputs(args.input, args.text_columns)
+    else:
+        examples = read_inputs(args.input)
     tags_tokens = is_token_classifier(model_dir)  # a NER model: entity spans (finetune/predict_entities.py)
     texts = single_texts(examples) if tags_tokens else None
     model, tokenizer = load_classifier(model_dir, TOKEN_CLASSIFIERS if tags_tokens else CLASSIFIERS)

@@ -126,6 +126,20 @@ def test_predict_answers_with_the_users_label_names(reviews_run, capsys):
         assert {line.split()[0] for line in lines[1:]} == {"bad", "good", "meh"}
 
 
+def test_predict_reads_the_users_table_by_its_text_column(files, reviews_run, tmp_path, capsys):
+    output = tmp_path / "predictions.tsv"
+    assert predict.main(["--model", str(reviews_run), "--input", str(files / "reviews.csv"),
+                         "--text-columns", "review text", "--output", str(output)]) == 0
+    rows = read_tsv(output)
+    assert len(rows) == len(REVIEWS) + 1  # a header, then one prediction per row of the CSV
+    assert [row[1] for row in rows[1:]] == [label for _, label in REVIEWS]  # it learned them all (accuracy 1.0)
+
+    assert predict.main(["--model", str(reviews_run), "--input", str(files / "reviews.csv"),
+                         "--text-columns", "review"]) == 2
+    assert capsys.readouterr().err.endswith("reviews.csv: no column 'review' (--text-columns); the file has: "
+                                            "'review text', 'star rating'\n")
+
+
 def test_tsv_sentence_pairs_with_a_labelled_test_file(files, tmp_path, capsys):
     args = file_args(files, tmp_path, "pairs.tsv", "first sentence,second sentence", "same meaning",
                      "--test-file", str(files / "pairs.tsv"), "--epochs", "40", "--lr", "3e-3", "--batch-size", "4")
@@ -171,6 +185,8 @@ def label_space(tmp_path: Path, labels: list, task_type: str = "auto", positive:
     ([3, 1, 2], "auto", None, ("1", "2", "3")),  # JSON numbers read as their text
     (["1", "2", "good"], "auto", None, ("1", "2", "good")),  # not all integers: three string classes
     (["07", "7", "8"], "auto", None, ("7", "8")),  # "07" is the integer 7
+    (["10.0", "2.0", "1"], "auto", None, ("1", "2", "10")),  # whole numbers written as floats: integers too
+    ([2.0, 1.0], "auto", "2", ("1", "2")),  # JSON floats; --positive-label names the integer
     (["pos", "neg"], "auto", None, ("neg", "pos")),
     (["pos", "neg"], "auto", "neg", ("pos", "neg")),  # the positive class goes second: class 1
     (["1", "0"], "auto", "0", ("1", "0")),
@@ -185,6 +201,7 @@ def test_label_space(tmp_path, labels, task_type, positive, names):
 def test_labels_become_targets(tmp_path):
     integers = label_space(tmp_path, ["10", "2"])
     assert integers.target(" 10 ", "f:1") == 1 and integers.target("02", "f:1") == 0
+    assert integers.target("10.0", "f:1") == 1
     assert label_space(tmp_path, ["0.5", "1"]).target("1e-1", "f:1") == 0.1
 
 
@@ -318,7 +335,8 @@ BAD_FILES = {
     "no validation file": (lambda args, files, tmp: drop_option(args, "--validation-file"),
                            r"--train-file needs --validation-file: the dev set that picks the best epoch"),
     "GLUE task and files": (with_flags("--task", "cola"),
-                            r"--task cola reads GLUE's files; leave --task out to fine-tune on --train-file"),
+                            r"--text-columns describes your own files; --task cola has columns of its own \(leave "
+                            r"--task out to fine-tune on your files\)"),
 }
 
 
@@ -332,6 +350,17 @@ def test_bad_file_is_one_line_and_overwrites_nothing(files, tmp_path, previous_r
     err = capsys.readouterr().err
     assert re.fullmatch("error: " + message + "\n", err), err  # exactly one line
     assert snapshot(previous_run) == before
+
+
+@pytest.mark.parametrize("task, flags", [("cola", ("--text-columns", "review text")),
+                                         ("squad", ("--label-column", "stars")),
+                                         ("conll2003", ("--task-type", "regression")),
+                                         ("mrpc", ("--positive-label", "1"))])
+def test_own_file_flags_beside_a_named_task_are_an_error(tmp_path, capsys, task, flags):
+    assert cli.main(["--task", task, "--model", "tiny", "--output", str(tmp_path / "out"), *flags]) == 2
+    assert capsys.readouterr().err == (f"error: {flags[0]} describes your own files; --task {task} has columns of "
+                                       "its own (leave --task out to fine-tune on your files)\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_training_file_without_labels(tmp_path):

@@ -69,6 +69,19 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["encode", "--vocab", str(tmp_path / "missing"), "text", "--pair", "more", "--max-length", "2"]) == 2
     assert capsys.readouterr().err == ("error: --max-length 2 leaves no room for the text: [CLS] and [SEP] take 3 "
                                        "tokens\n")
+    corpus = write_corpus(tmp_path / "corpus")
+    a_file = corpus / "a.txt"  # --output where a file stands, or below one: refused before any training
+    for output in (a_file, a_file / "vocab"):
+        assert main(["train", "--corpus", str(corpus), "--vocab-size", "70", "--output", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --output {output}: ") and "not a directory" in err and "training" not in err
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "caf"]) + "\n", encoding="utf-8")
+    undecodable = b"caf\xe9".decode("utf-8", errors="surrogateescape")  # how Python passes such argv bytes on
+    assert main(["encode", "--vocab", str(vocab), undecodable]) == 2
+    assert capsys.readouterr().err == "error: the text 'caf\\udce9' is not valid UTF-8 (position 3)\n"
+
     with pytest.raises(SystemExit) as stop:  # a flag's value: argparse's usage error, also status 2
         main(["train", "--corpus", str(empty), "--vocab-size", "5", "--output", str(tmp_path / "out")])
     assert stop.value.code == 2 and "--vocab-size: must be above 5" in capsys.readouterr().err

@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 
 from tokenizer.corpus import CorpusError, CorpusStats, read_sentences, resolve_sources
 from tokenizer.pipeline import SPECIAL_TOKENS
@@ -62,7 +64,34 @@ def add_corpus_dataset_flags(parser) -> None:
                         help="text column of a dataset corpus (default: %(default)s)")
 
 
+def check_output_writable(output: Path) -> None:
+    """Fail before training rather than after it: --output must be a directory that exists or can be made,
+    in a place we may write to. Nothing is created here."""
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output}: exists and is not a directory")
+    existing = output
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"--output {output}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--output {output}: no permission to write in {existing}")
+
+
+def check_text_arguments(*texts: str | None) -> None:
+    """Text from the command line that is not valid Unicode (a lone surrogate, which is what Python makes of
+    bytes that are not UTF-8 in argv) cannot be tokenised: say so instead of a traceback."""
+    for text in texts:
+        if text is None:
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError(f"the text {text!r} is not valid UTF-8 (position {e.start})") from None
+
+
 def run_train(args: argparse.Namespace) -> None:
+    check_output_writable(Path(args.output))
     sources = resolve_sources(args.corpus, args.corpus_split, args.corpus_column)
     print(f"training a vocabulary of {args.vocab_size} tokens on {len(sources)} source(s)", file=sys.stderr)
     start = time.perf_counter()
@@ -83,6 +112,7 @@ def run_encode(args: argparse.Namespace) -> None:
     if args.max_length is not None and args.max_length < needed:
         raise InputError(f"--max-length {args.max_length} leaves no room for the text: [CLS] and [SEP] take "
                          f"{needed} tokens")
+    check_text_arguments(args.text, args.pair)
     tok = WordPieceTokenizer.from_pretrained(args.vocab, lowercase=False if args.cased else None)
     encoding = tok.encode(args.text, args.pair, max_length=args.max_length)
     # One column per token, wide enough for the token and its id.
