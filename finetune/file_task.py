@@ -180,15 +180,21 @@ class Columns:
     label: str
 
 
+def parse_text_columns(text_columns: str) -> tuple[str, ...]:
+    """--text-columns "a" or "a,b" -> the column names; InputError for none or more than two."""
+    names = tuple(name.strip() for name in text_columns.split(","))
+    if len(names) > 2 or not all(names):
+        raise InputError(f"--text-columns {text_columns!r}: give one column, or two for sentence pairs")
+    return names
+
+
 def choose_columns(args: argparse.Namespace, train: Table) -> Columns:
     """--text-columns and --label-column, checked against the training file."""
     has = ", ".join(repr(c) for c in train.columns)
     if not args.text_columns or not args.label_column:
         missing = "--text-columns" if not args.text_columns else "--label-column"
         raise InputError(f"{missing} is needed with --train-file; {train.path} has: {has}")
-    text = tuple(name.strip() for name in args.text_columns.split(","))
-    if len(text) > 2 or not all(text):
-        raise InputError(f"--text-columns {args.text_columns!r}: give one column, or two for sentence pairs")
+    text = parse_text_columns(args.text_columns)
     label = args.label_column.strip()
     if label in text:
         raise InputError(f"--label-column {label!r} is also a text column")

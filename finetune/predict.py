@@ -43,6 +43,7 @@ from finetune.checkpoint import CLASSIFIERS, find_checkpoint, load_classifier
 from finetune.data import EncodedSplit
 from training.errors import InputError
 from finetune.evaluate import predict_logits
+from finetune.file_task import parse_text_columns
 from finetune.table_files import read_table
 from finetune.predict_entities import find_entities, format_entities, format_entity_file, is_token_classifier, single_texts
 from finetune.token_classification import TOKEN_CLASSIFIERS
@@ -130,9 +131,7 @@ def read_inputs(path: Path) -> list[tuple[str, str | None]]:
 
 def read_table_inputs(path: Path, text_columns: str) -> list[tuple[str, str | None]]:
     """(text, pair or None) per row of a CSV, TSV or JSON-lines table, from the columns --text-columns names."""
-    names = [name.strip() for name in text_columns.split(",")]
-    if len(names) not in (1, 2) or not all(names):
-        raise InputError(f"--text-columns {text_columns!r}: give one column, or two for sentence pairs")
+    names = parse_text_columns(text_columns)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     table = read_table(path)
