@@ -298,17 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda, but torch sees no CUDA GPU", file=sys.stderr)
         return 2
-    ctx = DistributedContext.from_env(args.device)
     try:
-        return run(args, ctx)
+        with DistributedContext.from_env(args.device) as ctx:
+            return run(args, ctx)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:  # the run stopped itself; its last good checkpoint is kept
         print(f"error: {e}", file=sys.stderr)
         return 1
-    finally:
-        ctx.shutdown()
 
 
 if __name__ == "__main__":

@@ -45,8 +45,7 @@ from .probe import Probe
 
 def pretrain(opts: PretrainOptions) -> int:
     """Run (or resume) pretraining; returns the process exit status (0, or 128 + signal when interrupted)."""
-    ctx = DistributedContext.from_env(opts.device)
-    try:
+    with DistributedContext.from_env(opts.device) as ctx:
         opts.output.mkdir(parents=True, exist_ok=True)
         micro_batch_size(opts, ctx)  # fails now on a batch that does not split evenly
         prepare_run_directory(opts, ctx)
@@ -55,8 +54,6 @@ def pretrain(opts: PretrainOptions) -> int:
         batches = prepare_batches(opts, tokenizer, ctx, pad_to=opts.max_seq_length if opts.compile else None)
         probe = Probe(opts.probe, opts.probe_data, opts.probe_examples, tokenizer, ctx) if opts.probe else None
         return PretrainingJob(opts, ctx, config, batches, probe).run()
-    finally:
-        ctx.shutdown()
 
 
 def prepare_run_directory(opts: PretrainOptions, ctx: DistributedContext) -> None:

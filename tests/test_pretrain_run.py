@@ -5,6 +5,7 @@ import copy
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -284,8 +285,14 @@ def test_two_processes_equal_one_with_the_same_global_batch(setup, reference_run
         args[args.index("--batch-size") + 1] = "8"
     assert main(single_args) == 0
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]  # = torchrun
-    result = subprocess.run([*torchrun, "-m", "pretrain", *double_args], env=subprocess_env(), cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    for attempt in range(2):
+        result = subprocess.run([*torchrun, "-m", "pretrain", *double_args], env=subprocess_env(), cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        # A worker aborted (SIGABRT, "terminate called without an active exception") in one CI run of many
+        # and never here; one more try tells such a rare crash apart from a run that fails every time.
+        if result.returncode == 0 or "SIGABRT" not in result.stderr:
+            break
+        shutil.rmtree(double, ignore_errors=True)
     assert result.returncode == 0, result.stderr[-3000:]
     one, two = weights(single), weights(double)
     assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-5

@@ -56,6 +56,14 @@ class DistributedContext:
         if self.world_size > 1:
             dist.barrier()
 
-    def shutdown(self) -> None:
+    def __enter__(self) -> "DistributedContext":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        """Leave the process group. After a clean run every process first waits for the others: one that
+        tore its connections down while another was still writing its files was seen to abort (SIGABRT in
+        gloo's teardown). After an error there is no waiting, as the others may never arrive."""
         if self.world_size > 1 and dist.is_initialized():
+            if exc_type is None:
+                dist.barrier()
             dist.destroy_process_group()
