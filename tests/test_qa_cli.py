@@ -308,3 +308,28 @@ def test_two_processes_answer_every_question(squad_vocab, tmp_path):
                                        tokenizer.pad_token_id)
     assert {question: found[0].text for question, found in answers.items()} == predictions
     assert metrics["f1"] == pytest.approx(summary["seeds"][0]["f1"], abs=1e-9)
+
+
+# ------------------------------------------------------------------ the benchmark
+
+def test_bench_squad_runs_all_three_side_by_side(overfit_run, tmp_path):
+    """bench/bench_squad.py from the overfit model on the fixture questions: one row per run, and the run fed
+    ours' batches sees exactly ours' windows."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("transformers")
+    repo = Path(__file__).resolve().parents[1]
+    output = tmp_path / "bench"
+    command = [sys.executable, str(repo / "bench" / "bench_squad.py"), "--model", str(overfit_run / "seed-2" / "model"),
+               "--train-file", str(TRAIN), "--validation-file", str(TRAIN), *SMALL_WINDOWS, "--epochs", "1",
+               "--batch-size", "4", "--output", str(output)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.split("ours faster")[1]  # the table's rows follow its heading
+    rows = [line.split() for line in table.splitlines() if line.split()[1:2] and line.split()[1].isdigit()]
+    assert [row[0] for row in rows] == ["ours", "hf-run-qa", "hf-same-batches"]
+    results = json.loads((output / "bench.json").read_text())["results"]
+    assert results["hf-same-batches"]["train_windows"] == results["ours"]["train_windows"] > 16
+    for run in results.values():
+        assert run["eval_questions"] == 16 and 0 <= run["metrics"]["exact_match"] <= run["metrics"]["f1"] <= 100
