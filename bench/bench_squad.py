@@ -168,10 +168,9 @@ def run_hf(args, model_dir: Path, train: list[QuestionExample], dev: list[Questi
             train_set, batch_size=args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)))
         return (dict(zip(names, tensors)) for tensors in loader)
 
-    steps_per_epoch = -(-len(train_set) // args.batch_size)
-    result = train_hf("hf-run-qa", args, model_dir, batches, steps_per_epoch,
+    result = train_hf("hf-run-qa", args, model_dir, batches, len(train_set),
                       lambda model: evaluate_hf(model, dev_windows, args.eval_batch_size, precision), precision)
-    return {**result, "train_windows": len(train_set), "eval_questions": len(dev)}
+    return {**result, "eval_questions": len(dev)}
 
 
 def run_hf_same_batches(args, model_dir: Path, train: list[QuestionExample], dev: list[QuestionExample],
@@ -189,22 +188,21 @@ def run_hf_same_batches(args, model_dir: Path, train: list[QuestionExample], dev
     def evaluate(model) -> dict:
         return qa.evaluate(model, dev_windows, args.eval_batch_size, tokenizer.pad_token_id, precision=precision)[0]
 
-    steps_per_epoch = -(-len(train_windows) // args.batch_size)
-    result = train_hf("hf-same-batches", args, model_dir, batches, steps_per_epoch, evaluate, precision)
-    return {**result, "train_windows": len(train_windows), "eval_questions": len(dev)}
+    result = train_hf("hf-same-batches", args, model_dir, batches, len(train_windows), evaluate, precision)
+    return {**result, "eval_questions": len(dev)}
 
 
-def train_hf(name: str, args, model_dir: Path, batches, steps_per_epoch: int, evaluate, precision: Precision) -> dict:
+def train_hf(name: str, args, model_dir: Path, batches, train_windows: int, evaluate, precision: Precision) -> dict:
     """transformers.BertForQuestionAnswering from the checkpoint for every seed: batches(seed, epoch) per epoch
-    (epoch 0-based), evaluate(model) after each; the best epoch by F1. Median EM/F1 over seeds and mean
-    training seconds per epoch."""
+    (epoch 0-based) of the train_windows windows, evaluate(model) after each; the best epoch by F1. Median
+    EM/F1 over seeds, mean training seconds per epoch and the window count."""
     import transformers
 
+    total_steps = -(-train_windows // args.batch_size) * args.epochs
     per_seed, epoch_seconds = [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
         set_seed(seed)
         model = transformers.BertForQuestionAnswering.from_pretrained(model_dir).train()
-        total_steps = steps_per_epoch * args.epochs
         optimizer = build_optimizer(model, args.lr, args.weight_decay)
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
@@ -217,7 +215,7 @@ def train_hf(name: str, args, model_dir: Path, batches, steps_per_epoch: int, ev
                 best = metrics
         per_seed.append(best)
     return {"metrics": {k: statistics.median(m[k] for m in per_seed) for k in per_seed[0]},
-            "epoch_seconds": statistics.mean(epoch_seconds)}
+            "epoch_seconds": statistics.mean(epoch_seconds), "train_windows": train_windows}
 
 
 @torch.no_grad()

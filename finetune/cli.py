@@ -212,6 +212,8 @@ def check_common(args: argparse.Namespace, ctx: DistributedContext) -> tuple[lis
     """The checks every task family shares (seeds, precision, recipe, output directory), run on every process
     so that they all fail alike, writing nothing; returns them and the run's record (run.json)."""
     reject_own_file_flags(args)
+    if args.max_train_examples is not None and args.max_train_examples < 1:
+        raise InputError(f"--max-train-examples must be at least 1, got {args.max_train_examples}")
     seeds = parse_seeds(args.seeds)
     precision = choose_machine_precision(args.precision, ctx)
     recipe = make_recipe(args, ctx.world_size, precision.name)

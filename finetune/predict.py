@@ -49,6 +49,7 @@ from finetune.predict_entities import find_entities, format_entities, format_ent
 from finetune.token_classification import TOKEN_CLASSIFIERS
 from finetune.qa import predict as qa_predict
 from finetune.train import Recipe
+from tokenizer.cli import check_text_arguments
 from training import Precision, add_precision_flag, choose_precision
 
 DEFAULT_MAX_LENGTH = Recipe.max_seq_length  # bert-finetune's default --max-seq-length
@@ -92,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--text-columns names columns of --input's file")
     if len(args.texts) > 2:
         p.error(f"expected a sentence or a sentence pair, got {len(args.texts)} texts (quote each sentence)")
+    if args.batch_size < 1:
+        p.error(f"--batch-size must be at least 1, got {args.batch_size}")
     return args
 
 
@@ -205,6 +208,7 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_text_arguments(*args.texts, args.question, args.context)
     model_dir = resolve_model_dir(find_checkpoint(args.model))
     precision = choose_precision(args.precision, torch.device("cpu"))
     if qa_predict.is_question_answerer(model_dir):

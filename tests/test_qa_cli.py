@@ -142,6 +142,18 @@ def test_predict_file_agrees_with_predictions_json(overfit_run, tmp_path):
     assert all(e.context[r["start"]:r["end"]] == r["answer"] for e, r in zip(examples, records))
 
 
+def test_predict_file_lines_end_at_line_feeds_only(overfit_run, tmp_path):
+    """JSON may hold U+2028 (a line separator to str.splitlines) unescaped inside a string."""
+    example = read_squad_file(TRAIN)[5]
+    line = json.dumps({"id": "q", "question": example.question, "context": example.context + "\u2028"},
+                      ensure_ascii=False)
+    (tmp_path / "questions.jsonl").write_text(line + "\n", encoding="utf-8")
+    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "questions.jsonl"),
+                         "--output", str(tmp_path / "answers.jsonl")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "answers.jsonl").open(encoding="utf-8")]
+    assert [r["id"] for r in records] == ["q"] and records[0]["answer"] == "Saint Paul of Tarsus"
+
+
 def test_predict_reads_the_windowing_of_the_run(overfit_run, tmp_path, capsys):
     """The run's 64-token windows (its summary.json), defaults for a model found elsewhere, --max-seq-length
     above both; a context longer than one window still finds its answer near the end."""
@@ -154,6 +166,8 @@ def test_predict_reads_the_windowing_of_the_run(overfit_run, tmp_path, capsys):
     assert fine_tuned_family(model_dir, None).windowing == Windowing(64, 16, 16)
     assert fine_tuned_family(model_dir, 48).windowing == Windowing(48, 16, 16)
     assert fine_tuned_family(tmp_path / "bare", None).windowing == Windowing(384, 128, 64)
+    # Shorter windows than the defaults hold: the question keeps half, the stride half of the context's 61.
+    assert fine_tuned_family(tmp_path / "bare", 128).windowing == Windowing(128, 30, 64)
     assert fine_tuned_family(model_dir, None).decoding == Decoding(20, 30)
     rhine = read_squad_file(TRAIN)[15]  # "Near which city does the Rhine reach the North Sea?"
     assert predict.main(["--model", str(overfit_run), "--question", rhine.question, "--context", rhine.context]) == 0
@@ -166,15 +180,34 @@ BAD_PREDICT_INPUTS = {
                                          r'"context" strings'),
     "an empty question": ('{"question": " ", "context": "Pina Bausch"}',
                           r"error: .*questions.jsonl:1: the question and the context must not be empty"),
+    "a repeated id": ('{"id": "a", "question": "Who?", "context": "Bausch"}\n'
+                      '{"id": "a", "question": "What?", "context": "Bausch"}',
+                      r"error: .*questions.jsonl:2: id 'a' is also line 1's \(a line without an id has its line number\)"),
+    "an id equal to a line number": ('{"id": 2, "question": "Who?", "context": "Bausch"}\n'
+                                     '{"question": "What?", "context": "Bausch"}',
+                                     r"error: .*questions.jsonl:2: id '2' is also line 1's .*"),
+    "a lone surrogate": ('{"question": "Who?", "context": "Bausch \\udc80"}',
+                         r"error: .*questions.jsonl:1: the context holds '\\udc80' at position 7, which is not a "
+                         r"Unicode character .*"),
+    "not UTF-8": ("Caf\xe9", r"error: .*questions.jsonl: not UTF-8 text \(invalid continuation byte at byte 3\)"),
 }
 
 
 @pytest.mark.parametrize("case", BAD_PREDICT_INPUTS)
 def test_predict_bad_input_file(overfit_run, tmp_path, capsys, case):
     content, message = BAD_PREDICT_INPUTS[case]
-    (tmp_path / "questions.jsonl").write_text(content + "\n")
+    (tmp_path / "questions.jsonl").write_text(content + "\n", encoding="latin-1" if case == "not UTF-8" else "utf-8")
     assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "questions.jsonl")]) == 2
     assert re.fullmatch(message + "\n", capsys.readouterr().err.split("\n", 1)[1])
+
+
+def test_predict_refuses_a_batch_size_below_one_and_arguments_that_are_not_unicode(overfit_run, capsys):
+    with pytest.raises(SystemExit) as exit:
+        predict.main(["--model", str(overfit_run), "--question", "Who?", "--context", "Bausch", "--batch-size", "0"])
+    assert exit.value.code == 2 and "--batch-size must be at least 1, got 0" in capsys.readouterr().err
+    # Bytes that are not UTF-8 in argv reach Python as lone surrogates (errors='surrogateescape').
+    assert predict.main(["--model", str(overfit_run), "--question", "Caf\udce9?", "--context", "Bausch"]) == 2
+    assert capsys.readouterr().err == "error: the text 'Caf\\udce9?' is not valid UTF-8 (position 3)\n"
 
 
 def test_predict_needs_a_question_for_a_qa_model_and_text_for_a_classifier(overfit_run, tmp_path, capsys):
@@ -235,6 +268,10 @@ BAD_INPUTS = {
                         r"--max-seq-length 64 keeps .*"),
     "n-best zero": (lambda args: args.extend(["--n-best", "0"]), r"error: --n-best must be at least 1, got 0"),
     "GLUE folder": (lambda args: args.extend(["--data-dir", "glue"]), r"error: --data-dir is for GLUE tasks; .*"),
+    "a test file": (lambda args: args.extend(["--test-file", str(TRAIN)]),
+                    r"error: --test-file is not read by --task squad: .*"),
+    "no training questions": (lambda args: args.extend(["--max-train-examples", "0"]),
+                              r"error: --max-train-examples must be at least 1, got 0"),
 }
 
 

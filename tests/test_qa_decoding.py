@@ -58,6 +58,8 @@ def test_spans_longer_than_max_answer_length_are_not_allowed():
     spans = window_spans(start, end, allowed, Decoding(n_best=10_000, max_answer_length=4))
     assert max(last - first + 1 for _, first, last in spans) == 4
     assert len(spans) == sum(min(4, 48 - t + 1) for t in range(3, 49))
+    # A limit far past the window is the window: no (seq x limit) table is built.
+    assert window_spans(start, end, allowed, Decoding(1, max_answer_length=10**9)) == [(10.0, 3, 45)]
 
 
 def test_answers_are_the_contexts_own_characters_over_all_windows():

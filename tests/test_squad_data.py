@@ -77,6 +77,13 @@ BAD_FILES = {
                       r".*file.json: question café_müller-1: the id appears twice"),
     "an empty answer": (fixture_with(lambda p: p["qas"][0]["answers"][0].update(text="", answer_start=0)),
                         r".*question café_müller-1: an answer is empty"),
+    "a boolean answer_start": (fixture_with(lambda p: p["qas"][0]["answers"][0].update(answer_start=True)),
+                               r'.*paragraph 0, question café_müller-1: an answer needs a "text" string and an '
+                               r'integer "answer_start"'),
+    "a lone surrogate in a question": (fixture_with(lambda p: p["qas"][1].update(question="Who\ud800?")),
+                                       r".*file.json: question café_müller-2: the question holds '\\ud800' at "
+                                       r"position 3, which is not a Unicode character .*"),
+    "JSON nested too deep": ("[" * 100_000, r".*file.json: not a SQuAD JSON file \(not valid UTF-8 JSON: .*\)"),
     "a negative answer_start": (fixture_with(lambda p: p["qas"][0]["answers"][0].update(answer_start=-5)),
                                 r".*question café_müller-1: answer 'Pina Bausch' is not at answer_start -5 .*"),
 }

@@ -42,7 +42,7 @@ def window_spans(start_logits: torch.Tensor, end_logits: torch.Tensor, in_contex
 
     start_logits, end_logits: (seq,) float; in_context: (seq,) bool, True on the context's tokens.
     """
-    width = decoding.max_answer_length
+    width = min(decoding.max_answer_length, len(start_logits))  # no span is longer than the window
     # Row t, column k is the span from token t to token t + k: (seq, width), past the end padded as not allowed.
     end_scores = F.pad(end_logits, (0, width - 1), value=-math.inf).unfold(0, width, 1)
     end_allowed = F.pad(in_context, (0, width - 1), value=False).unfold(0, width, 1)

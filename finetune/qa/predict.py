@@ -22,7 +22,7 @@ from bert.checkpoint import atomic_write
 from training.errors import InputError
 from finetune.qa.decoding import Decoding, PredictedAnswer
 from finetune.qa.family import QuestionAnswering, load_question_answerer
-from finetune.qa.squad import QuestionExample
+from finetune.qa.squad import QuestionExample, check_unicode
 from finetune.qa.windows import Windowing
 from training import Precision
 
@@ -38,7 +38,9 @@ def is_question_answerer(model_dir: Path) -> bool:
 
 def fine_tuned_family(model_dir: Path, max_seq_length: int | None) -> QuestionAnswering:
     """Windowing and decoding of the bert-finetune run that wrote `model_dir` (OUT/seed-N/model), where its
-    summary.json is found; defaults otherwise. --max-seq-length, when given, wins."""
+    summary.json is found; defaults otherwise. --max-seq-length, when given, wins: in shorter windows the
+    question keeps at most half of each window, and a stride that no longer fits becomes half of what the
+    context has left."""
     recorded = {}
     summary = model_dir.parent.parent / "summary.json"
     if summary.is_file():
@@ -50,19 +52,34 @@ def fine_tuned_family(model_dir: Path, max_seq_length: int | None) -> QuestionAn
 
     windowing, decoding = settings(Windowing), settings(Decoding)
     if max_seq_length is not None:
-        windowing = Windowing(max_seq_length, windowing.doc_stride, windowing.max_query_length)
+        query = min(windowing.max_query_length, max_seq_length // 2)
+        context_room = max_seq_length - query - 3  # [CLS] question [SEP] context [SEP]
+        if context_room < 2:
+            raise InputError(f"--max-seq-length {max_seq_length} leaves no room for the context")
+        stride = windowing.doc_stride if windowing.doc_stride < context_room else context_room // 2
+        windowing = Windowing(max_seq_length, stride, query)
     windowing.check()
     return QuestionAnswering(windowing, decoding)
 
 
 def read_questions(path: Path) -> list[QuestionExample]:
-    """Questions of a JSON-lines file; a bad line is an InputError naming file and line."""
+    """Questions of a JSON-lines file; a bad line (or a repeated id) is an InputError naming file and line."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    examples = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    examples, lines_of_ids = [], {}
+    # Lines end at "\n" only: JSON strings may hold U+2028 and other breaks that splitlines() would cut at.
+    for line_no, line in enumerate(text.split("\n"), start=1):
         if line.strip():
-            examples.append(_question(line, f"{path}:{line_no}", line_no))
+            example = _question(line, f"{path}:{line_no}", line_no)
+            if example.id in lines_of_ids:
+                raise InputError(f"{path}:{line_no}: id {example.id!r} is also line {lines_of_ids[example.id]}'s "
+                                 "(a line without an id has its line number)")
+            lines_of_ids[example.id] = line_no
+            examples.append(example)
     if not examples:
         raise InputError(f"{path}: no questions in the file")
     return examples
@@ -73,6 +90,8 @@ def _question(line: str, where: str, line_no: int) -> QuestionExample:
         record = json.loads(line)
     except json.JSONDecodeError as e:
         raise InputError(f"{where}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise InputError(f"{where}: not valid JSON (nested too deep)") from None
     if not (isinstance(record, dict) and isinstance(record.get("question"), str)
             and isinstance(record.get("context"), str)):
         raise InputError(f'{where}: expected an object with "question" and "context" strings')
@@ -82,6 +101,8 @@ def _question(line: str, where: str, line_no: int) -> QuestionExample:
 def checked_question(question_id: str, question: str, context: str, where: str) -> QuestionExample:
     if not question.strip() or not context.strip():
         raise InputError(f"{where}: the question and the context must not be empty")
+    check_unicode(question, f"{where}: the question")
+    check_unicode(context, f"{where}: the context")
     return QuestionExample(question_id, question, context, ())
 
 

@@ -77,6 +77,10 @@ def settings(args: argparse.Namespace) -> tuple[Windowing, Decoding]:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.data_dir is not None:
         raise InputError("--data-dir is for GLUE tasks; --task squad reads --train-file and --validation-file")
+    if args.test_file is not None:
+        raise InputError("--test-file is not read by --task squad: it scores the --validation-file questions")
+    if args.label_all_tokens:
+        raise InputError("--label-all-tokens is for token tasks, not --task squad")
     return windowing, decoding
 
 

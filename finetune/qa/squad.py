@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tokenizer.pipeline import check_text
 from training.errors import InputError
 
 HUB_DATASET = "rajpurkar/squad"
@@ -56,7 +57,7 @@ def read_squad_file(path: Path) -> list[QuestionExample]:
         raise InputError(f"{path}: no such file")
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise InputError(f"{path}: not a SQuAD JSON file (not valid UTF-8 JSON: {e})") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise InputError(f'{path}: not a SQuAD JSON file (expected an object with a "data" list of articles)')
@@ -88,7 +89,7 @@ def _question(qa, context: str, where: str) -> QuestionExample:
     answers = []
     for answer in qa["answers"]:
         if not (isinstance(answer, dict) and isinstance(answer.get("text"), str)
-                and isinstance(answer.get("answer_start"), int)):
+                and isinstance(answer.get("answer_start"), int) and not isinstance(answer["answer_start"], bool)):
             raise InputError(f'{where}, question {qa["id"]}: an answer needs a "text" string and an integer '
                              f'"answer_start"')
         answers.append(Answer(answer["text"], answer["answer_start"]))
@@ -136,11 +137,21 @@ def check_questions(examples: list[QuestionExample], source: str) -> None:
         if example.id in seen:
             raise InputError(f"{where}: the id appears twice")
         seen.add(example.id)
+        check_unicode(example.question, f"{where}: the question")
+        check_unicode(example.context, f"{where}: the context")
         if not example.answers:
             raise InputError(f"{where}: no answers (SQuAD v1.1 training and evaluation need at least one per "
                              "question)")
         for answer in example.answers:
             check_answer(example, answer, where)
+
+
+def check_unicode(text: str, where: str) -> None:
+    """Text the tokenizer can take. JSON can spell what is not a character (a lone surrogate, "\\ud800")."""
+    try:
+        check_text(text, where)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 def check_answer(example: QuestionExample, answer: Answer, where: str) -> None:
