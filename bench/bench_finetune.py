@@ -117,11 +117,13 @@ def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_pa
         optimizer = build_optimizer(model, args.lr, args.weight_decay)
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
+        name = "hf-fixed128" if fixed_padding else "hf-dynamic"
         for epoch in range(args.epochs):
-            epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision))
+            epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision,
+                                                f"{name} {task_name} seed {seed} epoch {epoch + 1}"))
             metrics = evaluate_hf(model, dev, collate, task, precision)
-            print(f"{'hf-fixed128' if fixed_padding else 'hf-dynamic'} {task_name} seed {seed} epoch {epoch + 1}: "
-                  f"{metrics} ({epoch_seconds[-1]:.1f}s)", flush=True)
+            print(f"{name} {task_name} seed {seed} epoch {epoch + 1}: {metrics} ({epoch_seconds[-1]:.1f}s)",
+                  flush=True)
             if best is None or metrics[task.main_metric] > best[task.main_metric]:
                 best = metrics
         per_seed.append(best)

@@ -121,7 +121,8 @@ def run_hf(args, model_dir: Path, precision: Precision) -> dict:
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(args.epochs):
-            epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision))
+            epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision,
+                                                f"hf seed {seed} epoch {epoch + 1}"))
             metrics = evaluate_hf(model, dev, data.dev, collate, precision)
             print(f"hf seed {seed} epoch {epoch + 1}: dev f1 {metrics['f1']:.4f} ({epoch_seconds[-1]:.1f}s)", flush=True)
             if best is None or metrics["f1"] > best["f1"]:

@@ -207,7 +207,8 @@ def train_hf(name: str, args, model_dir: Path, batches, train_windows: int, eval
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(1, args.epochs + 1):
-            epoch_seconds.append(train_hf_epoch(model, batches(seed, epoch - 1), optimizer, scheduler, precision))
+            epoch_seconds.append(train_hf_epoch(model, batches(seed, epoch - 1), optimizer, scheduler, precision,
+                                                f"{name} seed {seed} epoch {epoch}"))
             metrics = evaluate(model)
             print(f"{name} seed {seed} epoch {epoch}: exact match {metrics['exact_match']:.2f}, "
                   f"F1 {metrics['f1']:.2f} ({epoch_seconds[-1]:.1f}s)", flush=True)

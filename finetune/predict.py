@@ -49,7 +49,7 @@ from finetune.predict_entities import find_entities, format_entities, format_ent
 from finetune.token_classification import TOKEN_CLASSIFIERS
 from finetune.qa import predict as qa_predict
 from finetune.train import Recipe
-from tokenizer.cli import check_text_arguments
+from tokenizer.cli import check_text_arguments, check_unicode
 from training import Precision, add_precision_flag, choose_precision
 
 DEFAULT_MAX_LENGTH = Recipe.max_seq_length  # bert-finetune's default --max-seq-length
@@ -102,7 +102,10 @@ def resolve_model_dir(path: Path) -> Path:
     """A bert-finetune output directory means its best model."""
     summary = path / "summary.json"
     if summary.is_file() and not (path / "config.json").exists():
-        return path / json.loads(summary.read_text())["best_model"]
+        try:
+            return path / json.loads(summary.read_text(encoding="utf-8"))["best_model"]
+        except (ValueError, KeyError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise InputError(f"{summary}: not a bert-finetune summary (no readable \"best_model\")") from None
     return path
 
 
@@ -121,8 +124,14 @@ def read_inputs(path: Path) -> list[tuple[str, str | None]]:
     """(text, pair or None) per example of a .jsonl or .tsv file; bad lines name file and line."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     examples = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    # Lines end at "\n" only: JSON strings may hold U+2028 and other breaks that splitlines() would cut at.
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         where = f"{path}:{line_no}"
@@ -154,6 +163,9 @@ def _jsonl_example(line: str, where: str) -> tuple[str, str | None]:
     pair = record.get("pair")
     if pair is not None and not isinstance(pair, str):
         raise InputError(f'{where}: "pair" must be a string')
+    check_unicode(record["text"], f'{where}: "text"')  # JSON can spell a lone surrogate ("\\ud800")
+    if pair is not None:
+        check_unicode(pair, f'{where}: "pair"')
     return record["text"], pair
 
 

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tokenizer.cli import check_unicode
 from training.errors import InputError
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON lines", ".json": "JSON lines"}
@@ -53,6 +54,7 @@ class Table:
                              + ", ".join(repr(c) for c in row.values) + ")")
         value = row.values[column]
         if isinstance(value, str):
+            check_unicode(value, f"{where}: {column!r}")  # JSON can spell a lone surrogate ("\\ud800")
             return value
         if value is None:
             return ""

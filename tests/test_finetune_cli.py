@@ -279,6 +279,34 @@ def test_predict_bad_input_file(overfit_run, tmp_path, capsys):
     assert "missing: not a checkpoint directory (no such directory" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("content, message", [
+    (b'{"text": "fine"}\n{"text": "a \\ud800"}\n', r'.*in.jsonl:2: "text" holds .*not a Unicode character.*'),
+    (b'{"text": "fine", "pair": "\\udfff"}\n', r'.*in.jsonl:1: "pair" holds .*not a Unicode character.*'),
+    ("{\"text\": \"caf\u00e9\"}\n".encode("latin-1"), r".*in.jsonl: not UTF-8 text \(invalid continuation byte "
+                                                     r"at byte 13\)"),
+])
+def test_predict_refuses_text_that_is_not_unicode(overfit_run, tmp_path, capsys, content, message):
+    (tmp_path / "in.jsonl").write_bytes(content)
+    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 2
+    assert re.fullmatch(r"error: " + message + r"\n", capsys.readouterr().err)
+
+
+def test_predict_file_lines_end_at_line_feeds_only(overfit_run, tmp_path, capsys):
+    # U+2028 may stand unescaped in a JSON string; CRLF line ends are fine
+    (tmp_path / "in.jsonl").write_text('{"text": "one\u2028line"}\r\n{"text": "two"}\r\n', encoding="utf-8")
+    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3  # a header and one line per text
+
+
+def test_predict_refuses_a_summary_it_cannot_read(overfit_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text('{"recipe": {}}')
+    assert predict.main(["--model", str(run), "some text"]) == 2
+    assert re.fullmatch(r'error: .*summary.json: not a bert-finetune summary \(no readable "best_model"\)\n',
+                        capsys.readouterr().err)
+
+
 # ------------------------------------------------------------------ DistilBERT
 
 @pytest.fixture(scope="module")

@@ -313,6 +313,10 @@ BAD_FILES = {
                                                  "".join(SCORES_JSONL.splitlines(True)[:2]) + '{"text": "a", \n'),
                                       r".*scores.jsonl:3: not valid JSON \(Expecting property name enclosed in "
                                       r"double quotes, column 15\); the file must hold one JSON object per line"),
+    "JSON line with a lone surrogate": (other_task("scores.jsonl", "text", "score",
+                                                SCORES_JSONL + '{"text": "a \\udc80 b", "score": 1.5}\n'),
+                                        r".*scores.jsonl:9: 'text' holds '\\udc80' at position 2, which is not a "
+                                        r"Unicode character .*"),
     "JSON line that is not an object": (other_task("scores.jsonl", "text", "score", '["text", 1]\n'),
                                         r".*scores.jsonl:1: a JSON list, not an object; .*"),
     "row with a field too many": (bad_file("dev.csv", "review text,star rating\nnice,good\nnice,good,extra\n"),

@@ -84,6 +84,8 @@ BAD_FILES = {
                                        r".*file.json: question café_müller-2: the question holds '\\ud800' at "
                                        r"position 3, which is not a Unicode character .*"),
     "JSON nested too deep": ("[" * 100_000, r".*file.json: not a SQuAD JSON file \(not valid UTF-8 JSON: .*\)"),
+    "an id with a line break": (fixture_with(lambda p: p["qas"][0].update(id="q\n1", answers=[])),
+                                r".*file.json: question 'q\\n1': no answers .*"),
     "a negative answer_start": (fixture_with(lambda p: p["qas"][0]["answers"][0].update(answer_start=-5)),
                                 r".*question café_müller-1: answer 'Pina Bausch' is not at answer_start -5 .*"),
 }

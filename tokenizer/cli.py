@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from tokenizer.corpus import CorpusError, CorpusStats, read_sentences, resolve_sources
-from tokenizer.pipeline import SPECIAL_TOKENS
+from tokenizer.pipeline import SPECIAL_TOKENS, check_text
 from tokenizer.wordpiece import WordPieceTokenizer
 from training.errors import InputError
 
@@ -89,6 +89,13 @@ def check_text_arguments(*texts: str | None) -> None:
         except UnicodeEncodeError as e:
             raise InputError(f"the text {text!r} is not valid UTF-8 (position {e.start})") from None
 
+
+def check_unicode(text: str, where: str) -> None:
+    """Text the tokenizer can take. JSON can spell what is not a character (a lone surrogate, "\\ud800")."""
+    try:
+        check_text(text, where)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 def run_train(args: argparse.Namespace) -> None:
     check_output_writable(Path(args.output))

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizer.pipeline import check_text
+from tokenizer.cli import check_unicode
 from training.errors import InputError
 
 HUB_DATASET = "rajpurkar/squad"
@@ -90,8 +90,8 @@ def _question(qa, context: str, where: str) -> QuestionExample:
     for answer in qa["answers"]:
         if not (isinstance(answer, dict) and isinstance(answer.get("text"), str)
                 and isinstance(answer.get("answer_start"), int) and not isinstance(answer["answer_start"], bool)):
-            raise InputError(f'{where}, question {qa["id"]}: an answer needs a "text" string and an integer '
-                             f'"answer_start"')
+            raise InputError(f'{where}, question {shown_id(qa["id"])}: an answer needs a "text" string and an '
+                             'integer "answer_start"')
         answers.append(Answer(answer["text"], answer["answer_start"]))
     return QuestionExample(qa["id"], qa["question"], context, tuple(answers))
 
@@ -133,7 +133,7 @@ def check_questions(examples: list[QuestionExample], source: str) -> None:
         raise InputError(f"{source}: no questions")
     seen = set()
     for example in examples:
-        where = f"{source}: question {example.id}"
+        where = f"{source}: question {shown_id(example.id)}"
         if example.id in seen:
             raise InputError(f"{where}: the id appears twice")
         seen.add(example.id)
@@ -146,12 +146,10 @@ def check_questions(examples: list[QuestionExample], source: str) -> None:
             check_answer(example, answer, where)
 
 
-def check_unicode(text: str, where: str) -> None:
-    """Text the tokenizer can take. JSON can spell what is not a character (a lone surrogate, "\\ud800")."""
-    try:
-        check_text(text, where)
-    except ValueError as e:
-        raise InputError(str(e)) from None
+def shown_id(question_id: str) -> str:
+    """A question id as an error message shows it: as is, or quoted where it holds a line break or the like
+    (an error is one line)."""
+    return question_id if question_id.isprintable() else repr(question_id)
 
 
 def check_answer(example: QuestionExample, answer: Answer, where: str) -> None:
