@@ -97,6 +97,7 @@ def check_unicode(text: str, where: str) -> None:
     except ValueError as e:
         raise InputError(str(e)) from None
 
+
 def run_train(args: argparse.Namespace) -> None:
     check_output_writable(Path(args.output))
     sources = resolve_sources(args.corpus, args.corpus_split, args.corpus_column)

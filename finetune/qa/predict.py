@@ -22,8 +22,9 @@ from bert.checkpoint import atomic_write
 from training.errors import InputError
 from finetune.qa.decoding import Decoding, PredictedAnswer
 from finetune.qa.family import QuestionAnswering, load_question_answerer
-from finetune.qa.squad import QuestionExample, check_unicode
+from finetune.qa.squad import QuestionExample
 from finetune.qa.windows import Windowing
+from tokenizer.cli import check_unicode
 from training import Precision
 
 
