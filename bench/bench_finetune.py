@@ -82,6 +82,7 @@ def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_pa
     """The same recipe with transformers' model and tokenizer, once per seed; medians over seeds."""
     import transformers
 
+    name = "hf-fixed128" if fixed_padding else "hf-dynamic"
     task = get_task(task_name)
     data = load_task_data(task, args.data_dir)
     subsample(data, args.max_train_examples)
@@ -117,7 +118,6 @@ def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_pa
         optimizer = build_optimizer(model, args.lr, args.weight_decay)
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
-        name = "hf-fixed128" if fixed_padding else "hf-dynamic"
         for epoch in range(args.epochs):
             epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision,
                                                 f"{name} {task_name} seed {seed} epoch {epoch + 1}"))

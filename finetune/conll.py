@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bert.checkpoint import atomic_write
+from finetune.table_files import read_utf8
 from training.errors import InputError
 
 DOCSTART = "-DOCSTART-"
@@ -100,12 +101,7 @@ def to_iob2(tags: list[str]) -> list[str]:
 
 def read_conll_file(path: Path, task: TokenTask) -> list[Sentence]:
     """The sentences of one CoNLL file, tags converted to IOB2; a malformed line is an InputError naming it."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    lines = read_utf8(path).splitlines()
     sentences, words, tags = [], [], []
     for line_no, line in enumerate(lines, start=1):
         fields = line.split()

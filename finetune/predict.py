@@ -44,7 +44,7 @@ from finetune.data import EncodedSplit
 from training.errors import InputError
 from finetune.evaluate import predict_logits
 from finetune.file_task import parse_text_columns
-from finetune.table_files import read_table
+from finetune.table_files import read_table, read_utf8
 from finetune.predict_entities import find_entities, format_entities, format_entity_file, is_token_classifier, single_texts
 from finetune.token_classification import TOKEN_CLASSIFIERS
 from finetune.qa import predict as qa_predict
@@ -122,15 +122,9 @@ def fine_tuned_length(model_dir: Path) -> int | None:
 
 def read_inputs(path: Path) -> list[tuple[str, str | None]]:
     """(text, pair or None) per example of a .jsonl or .tsv file; bad lines name file and line."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     examples = []
     # Lines end at "\n" only: JSON strings may hold U+2028 and other breaks that splitlines() would cut at.
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    for line_no, line in enumerate(read_utf8(path).split("\n"), start=1):
         line = line.removesuffix("\r")
         if not line.strip():
             continue

@@ -63,6 +63,16 @@ class Table:
         raise InputError(f"{where}: {column!r} is a JSON {type(value).__name__}, not text or a number")
 
 
+def read_utf8(path: Path) -> str:
+    """A text file's content, a UTF-8 byte-order mark dropped; a missing file or one that is not UTF-8 is an
+    InputError naming it."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
 def read_table(path: Path) -> Table:
     """Read a .csv, .tsv, .jsonl or .json file (see the module docstring); it must have at least one row."""
     path = Path(path)

@@ -24,6 +24,7 @@ from finetune.qa.decoding import Decoding, PredictedAnswer
 from finetune.qa.family import QuestionAnswering, load_question_answerer
 from finetune.qa.squad import QuestionExample
 from finetune.qa.windows import Windowing
+from finetune.table_files import read_utf8
 from tokenizer.cli import check_unicode
 from training import Precision
 
@@ -65,15 +66,9 @@ def fine_tuned_family(model_dir: Path, max_seq_length: int | None) -> QuestionAn
 
 def read_questions(path: Path) -> list[QuestionExample]:
     """Questions of a JSON-lines file; a bad line (or a repeated id) is an InputError naming file and line."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     examples, lines_of_ids = [], {}
     # Lines end at "\n" only: JSON strings may hold U+2028 and other breaks that splitlines() would cut at.
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    for line_no, line in enumerate(read_utf8(path).split("\n"), start=1):
         if line.strip():
             example = _question(line, f"{path}:{line_no}", line_no)
             if example.id in lines_of_ids:
