@@ -38,7 +38,8 @@ from training import (Precision, add_precision_flag, build_lr_schedule, build_op
                       choose_precision, device_name, set_seed)
 from finetune import cli  # noqa: E402
 from finetune.checkpoint import load_tokenizer  # noqa: E402
-from finetune.data import epoch_batches  # noqa: E402
+from finetune.data import BATCHINGS, epoch_batches  # noqa: E402
+from finetune.train import family_recipe  # noqa: E402
 from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.qa.decoding import Decoding, answer_all, best_text  # noqa: E402
 from finetune.qa.family import QuestionAnswering  # noqa: E402
@@ -70,6 +71,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-query-length", type=int, default=64)
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
+    defaults = family_recipe("squad")  # the rest of bert-finetune --task squad's recipe, unless given
+    p.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm, help="0: no clipping")
+    p.add_argument("--adam-epsilon", type=float, default=defaults.adam_epsilon)
+    p.add_argument("--adam-beta2", type=float, default=defaults.adam_beta2)
+    p.add_argument("--batching", choices=list(BATCHINGS), default=defaults.batching,
+                   help="ours' and hf-same-batches' batches (hf-run-qa always shuffles at random)")
     add_precision_flag(p)
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
     args = p.parse_args()
@@ -90,13 +97,15 @@ def run_ours(args, model_dir: Path, precision: Precision) -> dict:
             "--lr", str(args.lr), "--batch-size", str(args.batch_size), "--eval-batch-size", str(args.eval_batch_size),
             "--max-seq-length", str(args.max_seq_length), "--doc-stride", str(args.doc_stride),
             "--max-query-length", str(args.max_query_length), "--warmup-ratio", str(args.warmup_ratio),
-            "--weight-decay", str(args.weight_decay), "--precision", precision.name, "--device", "cpu", "--overwrite"]
+            "--weight-decay", str(args.weight_decay), "--max-grad-norm", str(args.max_grad_norm),
+            "--adam-epsilon", str(args.adam_epsilon), "--adam-beta2", str(args.adam_beta2),
+            "--batching", args.batching, "--precision", precision.name, "--device", "cpu", "--overwrite"]
     if args.max_train_examples:
         argv += ["--max-train-examples", str(args.max_train_examples)]
     if cli.main(argv) != 0:
         raise SystemExit("bert-finetune --task squad failed")
     summary = json.loads((output / "summary.json").read_text())
-    return {"metrics": summary["median"], "epoch_seconds": summary["epoch_seconds"],
+    return {"metrics": summary["median"], "seeds": summary["seeds"], "epoch_seconds": summary["epoch_seconds"],
             "train_windows": summary["train_windows"], "eval_questions": summary["eval_questions"]}
 
 
@@ -183,7 +192,7 @@ def run_hf_same_batches(args, model_dir: Path, train: list[QuestionExample], dev
 
     def batches(seed: int, epoch: int):
         return (qa.collate(train_windows, positions, tokenizer.pad_token_id)
-                for positions in epoch_batches(train_windows.lengths, args.batch_size, seed, epoch))
+                for positions in epoch_batches(train_windows.lengths, args.batch_size, seed, epoch, args.batching))
 
     def evaluate(model) -> dict:
         return qa.evaluate(model, dev_windows, args.eval_batch_size, tokenizer.pad_token_id, precision=precision)[0]
@@ -203,19 +212,21 @@ def train_hf(name: str, args, model_dir: Path, batches, train_windows: int, eval
     for seed in [int(s) for s in args.seeds.split(",")]:
         set_seed(seed)
         model = transformers.BertForQuestionAnswering.from_pretrained(model_dir).train()
-        optimizer = build_optimizer(model, args.lr, args.weight_decay)
+        optimizer = build_optimizer(model, args.lr, args.weight_decay, betas=(0.9, args.adam_beta2),
+                                    eps=args.adam_epsilon)
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(1, args.epochs + 1):
             epoch_seconds.append(train_hf_epoch(model, batches(seed, epoch - 1), optimizer, scheduler, precision,
-                                                f"{name} seed {seed} epoch {epoch}"))
+                                                f"{name} seed {seed} epoch {epoch}", args.max_grad_norm))
             metrics = evaluate(model)
             print(f"{name} seed {seed} epoch {epoch}: exact match {metrics['exact_match']:.2f}, "
                   f"F1 {metrics['f1']:.2f} ({epoch_seconds[-1]:.1f}s)", flush=True)
             if best is None or metrics["f1"] > best["f1"]:
                 best = metrics
-        per_seed.append(best)
-    return {"metrics": {k: statistics.median(m[k] for m in per_seed) for k in per_seed[0]},
+        per_seed.append({"seed": seed, **best})
+    return {"metrics": {k: statistics.median(m[k] for m in per_seed) for k in per_seed[0] if k != "seed"},
+            "seeds": per_seed,
             "epoch_seconds": statistics.mean(epoch_seconds), "train_windows": train_windows}
 
 

@@ -23,16 +23,17 @@ def checkpoint_dir(model: str | None) -> Path:
 
 
 def train_hf_epoch(model, batches: Iterable[dict], optimizer, scheduler, precision: Precision,
-                   progress: str) -> float:
+                   progress: str, max_grad_norm: float = 1.0) -> float:
     """One epoch of a transformers model over `batches` (dicts of its keyword arguments, labels included):
-    forward, backward, clipping at 1.0, AdamW, schedule, under a progress bar named `progress`. Returns the
-    epoch's seconds."""
+    forward, backward, clipping at max_grad_norm (0: none), AdamW, schedule, under a progress bar named
+    `progress`. Returns the epoch's seconds."""
     start = time.perf_counter()
     for batch in tqdm(batches, desc=progress, leave=False):
         with precision.autocast():
             loss = model(**batch).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

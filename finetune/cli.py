@@ -25,7 +25,7 @@ import torch
 from bert import PRESETS
 from finetune.checkpoint import ModelSource, build_classifier, resolve_model
 from finetune.conll import TOKEN_TASKS, get_token_task, is_token_task, load_token_task_data
-from finetune.data import encode_split
+from finetune.data import BATCHINGS, encode_split
 from finetune.file_task import add_file_task_flags, load_file_task, reject_own_file_flags
 from finetune.qa import run as squad
 from finetune.sentence_classification import EncodedTask, SentenceClassification
@@ -34,7 +34,7 @@ from finetune.token_classification import TokenClassification, encode_token_task
 from training import DistributedContext, Precision, add_precision_flag, choose_precision
 from training.engine import TrainingDiverged
 from training.errors import InputError
-from finetune.train import Recipe, TaskFamily, finetune
+from finetune.train import FAMILY_RECIPES, Recipe, TaskFamily, family_recipe, finetune
 from tokenizer import WordPieceTokenizer
 
 
@@ -68,7 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{defaults.max_seq_length}; squad: {squad.Windowing.max_seq_length}, per window)")
     p.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio,
                    help="fraction of the steps spent warming the learning rate up from 0 (default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
+                   help="AdamW's weight decay, on every weight but biases and LayerNorm (default: %(default)s)")
+    p.add_argument("--max-grad-norm", type=float,
+                   help="clip the gradient to this norm before each step; 0 turns clipping off (default: "
+                        f"{defaults.max_grad_norm}; {family_defaults_text('max_grad_norm')})")
+    p.add_argument("--adam-epsilon", type=float,
+                   help=f"AdamW's epsilon (default: {defaults.adam_epsilon}; {family_defaults_text('adam_epsilon')})")
+    p.add_argument("--adam-beta2", type=float,
+                   help=f"AdamW's second-moment decay (default: {defaults.adam_beta2}; "
+                        f"{family_defaults_text('adam_beta2')})")
+    p.add_argument("--batching", choices=list(BATCHINGS),
+                   help="how training batches are drawn each epoch: length-grouped (examples of similar length "
+                        "together, least padding) or random (a plain shuffle, each batch padded to its longest) "
+                        f"(default: {defaults.batching}; {family_defaults_text('batching')})")
     p.add_argument("--seeds", default="42", help="comma-separated seeds, one run each; the median is reported (default: %(default)s)")
     add_file_task_flags(add_data_file_flags(p))
     p.add_argument("--label-all-tokens", action="store_true",
@@ -93,10 +106,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+FAMILY_FLAGS = ("max_seq_length", "max_grad_norm", "adam_epsilon", "adam_beta2", "batching")  # defaults per family
+
+
+def family_defaults_text(field: str) -> str:
+    """Which families default `field` otherwise, for --help ("squad: 384"), or that none does."""
+    others = [f"{family}: {values[field]}" for family, values in FAMILY_RECIPES.items() if field in values]
+    return ", ".join(others) if others else "every task"
+
+
+def family_of(task: str | None) -> str:
+    """The task family a --task names (none: the user's own files, a sentence task)."""
+    if squad.is_squad(task):
+        return "squad"
+    return "token" if task is not None and is_token_task(task) else "sentence"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
-    if args.max_seq_length is None:
-        args.max_seq_length = squad.Windowing.max_seq_length if squad.is_squad(args.task) else Recipe().max_seq_length
+    defaults = family_recipe(family_of(args.task))
+    for name in FAMILY_FLAGS:  # a flag left out takes its family's default
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(defaults, name))
     return args
 
 
@@ -145,7 +176,8 @@ def make_recipe(args: argparse.Namespace, world_size: int, precision: str) -> Re
     recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
                     save_every=args.save_every, max_seq_length=args.max_seq_length,
                     warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
-                    eval_batch_size=args.eval_batch_size,
+                    max_grad_norm=args.max_grad_norm, adam_epsilon=args.adam_epsilon, adam_beta2=args.adam_beta2,
+                    batching=args.batching, eval_batch_size=args.eval_batch_size,
                     precision=precision)
     for name in ("epochs", "batch_size", "grad_accum", "eval_batch_size", "max_seq_length"):
         if getattr(recipe, name) < 1:
@@ -157,6 +189,11 @@ def make_recipe(args: argparse.Namespace, world_size: int, precision: str) -> Re
         raise InputError(f"--save-every must be 0 or more, got {recipe.save_every}")
     if not recipe.lr > 0 or not 0 <= recipe.warmup_ratio <= 1 or recipe.weight_decay < 0:
         raise InputError("--lr must be positive, --warmup-ratio in [0, 1] and --weight-decay not negative")
+    if not recipe.max_grad_norm >= 0:
+        raise InputError(f"--max-grad-norm must be 0 (no clipping) or more, got {recipe.max_grad_norm}")
+    if not recipe.adam_epsilon > 0 or not 0 <= recipe.adam_beta2 < 1:
+        raise InputError(f"--adam-epsilon must be positive and --adam-beta2 in [0, 1), got {recipe.adam_epsilon} "
+                         f"and {recipe.adam_beta2}")
     return recipe
 
 

@@ -77,11 +77,23 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch
     return [batches[i] for i in batch_order]
 
 
-def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The length-grouped training batches of epoch `epoch` (0-based), in an order drawn from (seed, epoch)
-    alone: the same on every process and in a resumed run."""
+def random_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Training batches of a plain shuffle (lists of example positions): each batch is padded to its longest
+    member later, so it costs more padding than length grouping but mixes every kind of example in a batch
+    (length grouping often puts the windows of one SQuAD context into the same batch)."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+BATCHINGS = {"length-grouped": length_grouped_batches, "random": random_batches}
+
+
+def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int,
+                  batching: str = "length-grouped") -> list[list[int]]:
+    """The training batches of epoch `epoch` (0-based), made by `batching` (a name in BATCHINGS) in an order
+    drawn from (seed, epoch) alone: the same on every process and in a resumed run."""
     order_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-    return length_grouped_batches(lengths, batch_size, torch.Generator().manual_seed(order_seed))
+    return BATCHINGS[batching](lengths, batch_size, torch.Generator().manual_seed(order_seed))
 
 
 def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:

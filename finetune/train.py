@@ -41,6 +41,7 @@ from tqdm import tqdm
 from bert.checkpoint import atomic_write, load_reports_silenced
 from finetune.checkpoint import ModelSource, save_classifier
 from finetune.data import epoch_batches
+from finetune.qa.windows import Windowing
 from training import (DistributedContext, MetricsLog, Precision, build_lr_schedule, build_optimizer, plot_metrics,
                       set_seed)
 from training.engine import Engine
@@ -57,10 +58,27 @@ class Recipe:
     max_seq_length: int = 128
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 1.0  # the gradient is clipped to this norm before each step; 0: no clipping
+    adam_epsilon: float = 1e-6
+    adam_beta2: float = 0.999
+    batching: str = "length-grouped"  # or "random" (finetune.data.BATCHINGS)
     eval_batch_size: int = 128
     precision: str = "fp32"  # the precision chosen for this machine (training/precision.py)
     save_every: int = 0  # a resumable checkpoint every this many steps, besides each epoch's end (0: only those)
+
+
+# Where a task family's default recipe differs from Recipe's: the flags a user leaves out take these values.
+# Chosen from the side-by-side runs in docs/results.md ("Fine-tuning recipes").
+FAMILY_RECIPES: dict[str, dict] = {
+    "sentence": {},
+    "token": {},
+    "squad": {"max_seq_length": Windowing.max_seq_length},
+}
+
+
+def family_recipe(family: str) -> Recipe:
+    """The default recipe of a task family ("sentence", "token" or "squad")."""
+    return Recipe(**FAMILY_RECIPES[family])
 
 
 @dataclass
@@ -139,7 +157,8 @@ class FineTuningJob:
         self.token_types = self.model.config.type_vocab_size > 0  # DistilBERT has no segment embeddings
         self.steps_per_epoch = math.ceil(len(family.train_lengths) / recipe.batch_size)
         self.total_steps = self.steps_per_epoch * recipe.epochs
-        optimizer = build_optimizer(self.model, recipe.lr, recipe.weight_decay)
+        optimizer = build_optimizer(self.model, recipe.lr, recipe.weight_decay, betas=(0.9, recipe.adam_beta2),
+                                    eps=recipe.adam_epsilon)
         scheduler = build_lr_schedule(optimizer, round(recipe.warmup_ratio * self.total_steps), self.total_steps)
         self.log = MetricsLog(out / "metrics.jsonl", enabled=ctx.is_main)
         self.engine = Engine(self, self.model, optimizer, scheduler, self.precision, ctx, out / "checkpoints", self.log,
@@ -172,7 +191,7 @@ class FineTuningJob:
         """The batches of epoch `epoch` (0-based), drawn once per epoch (finetune.data.epoch_batches)."""
         if self.batches_of_epoch is None or self.batches_of_epoch[0] != epoch:
             self.batches_of_epoch = (epoch, epoch_batches(self.family.train_lengths, self.recipe.batch_size,
-                                                          self.seed, epoch))
+                                                          self.seed, epoch, self.recipe.batching))
         return self.batches_of_epoch[1]
 
     def micro_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
@@ -286,6 +305,8 @@ def make_summary(family: TaskFamily, source: ModelSource, recipe: Recipe, result
         "model": source.name,
         "main_metric": family.main_metric,
         "median": {name: statistics.median(r.metrics[name] for r in results) for name in metric_names},
+        "mean": {name: statistics.mean(r.metrics[name] for r in results) for name in metric_names},
+        "std": {name: seed_std([r.metrics[name] for r in results]) for name in metric_names},
         "seeds": [{"seed": r.seed, "best_epoch": r.best_epoch, **r.metrics, **r.test_metrics,
                    "train_seconds": round(r.train_seconds, 2)} for r in results],
         "best_seed": best.seed,
@@ -300,6 +321,11 @@ def make_summary(family: TaskFamily, source: ModelSource, recipe: Recipe, result
         summary["test_median"] = {name: statistics.median(r.test_metrics[name] for r in results)
                                   for name in results[0].test_metrics}
     return summary
+
+
+def seed_std(values: list[float]) -> float:
+    """The sample standard deviation over seeds (n - 1 in the denominator); 0 for a single seed."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def write_json(path: Path, record: dict) -> None:

@@ -38,6 +38,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
@@ -120,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, default=0.01)
     train.add_argument("--warmup-steps", type=non_negative_int, help="LR warmup steps (default: 5%% of the run)")
     train.add_argument("--lr-decay", choices=["linear", "cosine"], default="linear")
-    train.add_argument("--max-grad-norm", type=float, default=1.0)
+    train.add_argument("--max-grad-norm", type=non_negative_float, default=1.0,
+                       help="clip the gradient to this norm before each step; 0 turns clipping off (default: 1.0)")
     length = train.add_mutually_exclusive_group(required=True)
     length.add_argument("--max-steps", type=positive_int, help="optimizer steps to train for")
     length.add_argument("--time-budget", type=duration, help="train for this long (e.g. 30m, 2h); the LR "

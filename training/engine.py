@@ -236,7 +236,8 @@ class Engine:
         """Clip, step the optimizer (through the loss scaler in fp16) and the LR schedule."""
         if self.scaler is not None:  # gradients back to their true size; a step with inf/NaN in them is skipped
             self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.max_grad_norm)
+        if self.job.max_grad_norm > 0:  # 0 turns clipping off
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.max_grad_norm)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
