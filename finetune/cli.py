@@ -31,7 +31,7 @@ from finetune.qa import run as squad
 from finetune.sentence_classification import EncodedTask, SentenceClassification
 from finetune.tasks import TASKS, GlueTask, TaskData, get_task, load_task_data
 from finetune.token_classification import TokenClassification, encode_token_task
-from training import DistributedContext, Precision, add_precision_flag, choose_precision
+from training import REPORT_TO, DistributedContext, Precision, add_precision_flag, check_report_to, choose_precision
 from training.engine import TrainingDiverged
 from training.errors import InputError
 from finetune.train import FAMILY_RECIPES, Recipe, TaskFamily, family_recipe, finetune
@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=defaults.save_every,
                    help="a resumable checkpoint every N optimizer steps, besides each epoch's end (default: only "
                         "those)")
+    p.add_argument("--report-to", choices=REPORT_TO, default="none",
+                   help="also write every metrics.jsonl field as a TensorBoard scalar, in OUTPUT/seed-N/tensorboard "
+                        "(needs the tensorboard package) (default: none)")
     squad.add_squad_flags(p)
     return p
 
@@ -252,10 +255,12 @@ def check_common(args: argparse.Namespace, ctx: DistributedContext) -> tuple[lis
     if args.max_train_examples is not None and args.max_train_examples < 1:
         raise InputError(f"--max-train-examples must be at least 1, got {args.max_train_examples}")
     seeds = parse_seeds(args.seeds)
+    check_report_to(args.report_to)
     precision = choose_machine_precision(args.precision, ctx)
     recipe = make_recipe(args, ctx.world_size, precision.name)
     run_record = {**{k: v if isinstance(v, (int, float, str, type(None))) else str(v)
-                     for k, v in vars(args).items() if k not in ("resume", "overwrite", "precision", "output")},
+                     for k, v in vars(args).items()
+                     if k not in ("resume", "overwrite", "precision", "output", "report_to")},
                   "precision": recipe.precision}  # everything the run depends on, the precision as chosen
     check_output_dir(args.output, args.overwrite, args.resume, run_record)
     return seeds, precision, recipe, run_record
@@ -324,7 +329,7 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / RUN_FILE).write_text(json.dumps(run_record, indent=2) + "\n")
         print(f"{what}; model {args.model}, {ctx.world_size} process(es) on {ctx.device}, precision {precision.name}")
-    finished = finetune(family, source, tokenizer, recipe, seeds, args.output, ctx)
+    finished = finetune(family, source, tokenizer, recipe, seeds, args.output, ctx, args.report_to)
     if isinstance(finished, int):  # a signal stopped it: the checkpoint is saved, --resume continues
         return finished
     if ctx.is_main:

@@ -119,9 +119,10 @@ class TaskFamily(Protocol):
 
 
 def finetune(family: TaskFamily, source: ModelSource, tokenizer, recipe: Recipe, seeds: list[int], output: Path,
-             ctx: DistributedContext) -> tuple[dict, list[SeedResult]] | int:
+             ctx: DistributedContext, report_to: str = "none") -> tuple[dict, list[SeedResult]] | int:
     """Fine-tune once per seed (a seed finished earlier is reused) and write OUT/summary.json; returns the
-    summary and the runs, or the exit status (128 + signal) of a run a signal stopped."""
+    summary and the runs, or the exit status (128 + signal) of a run a signal stopped. report_to: where each
+    seed's metrics go besides its metrics.jsonl (training.REPORT_TO)."""
     results = []
     for seed in seeds:
         out = output / f"seed-{seed}"
@@ -131,7 +132,7 @@ def finetune(family: TaskFamily, source: ModelSource, tokenizer, recipe: Recipe,
             if ctx.is_main:
                 print(f"seed {seed}: finished earlier, reusing {finished}")
             continue
-        job = FineTuningJob(family, source, tokenizer, recipe, seed, out, ctx)
+        job = FineTuningJob(family, source, tokenizer, recipe, seed, out, ctx, report_to)
         status = job.run()
         if status != 0:
             return status
@@ -146,7 +147,7 @@ class FineTuningJob:
     """One seed's fine-tuning as a job of the training engine (see training.engine.TrainingJob)."""
 
     def __init__(self, family: TaskFamily, source: ModelSource, tokenizer, recipe: Recipe, seed: int, out: Path,
-                 ctx: DistributedContext):
+                 ctx: DistributedContext, report_to: str = "none"):
         self.family, self.tokenizer, self.recipe = family, tokenizer, recipe
         self.seed, self.out, self.ctx = seed, out, ctx
         self.grad_accum, self.max_grad_norm = recipe.grad_accum, recipe.max_grad_norm
@@ -160,7 +161,7 @@ class FineTuningJob:
         optimizer = build_optimizer(self.model, recipe.lr, recipe.weight_decay, betas=(0.9, recipe.adam_beta2),
                                     eps=recipe.adam_epsilon)
         scheduler = build_lr_schedule(optimizer, round(recipe.warmup_ratio * self.total_steps), self.total_steps)
-        self.log = MetricsLog(out / "metrics.jsonl", enabled=ctx.is_main)
+        self.log = MetricsLog(out / "metrics.jsonl", enabled=ctx.is_main, report_to=report_to)
         self.engine = Engine(self, self.model, optimizer, scheduler, self.precision, ctx, out / "checkpoints", self.log,
                              keep_checkpoints=1)
         self.batches_of_epoch: tuple[int, list[list[int]]] | None = None  # (epoch, its batches), built once

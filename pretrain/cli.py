@@ -13,7 +13,7 @@ from pathlib import Path
 from bert.checkpoint import resolve_checkpoint_dir
 from bert.config import PRESETS
 from tokenizer.cli import add_corpus_dataset_flags
-from training import add_precision_flag, parse_duration
+from training import REPORT_TO, add_precision_flag, parse_duration
 
 from .examples import NSP_NEGATIVES
 from tokenizer.corpus import CorpusError
@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(a fresh start if there is none)")
     run_dir.add_argument("--overwrite", action="store_true", help="start over, replacing the run in --output")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    run.add_argument("--report-to", choices=REPORT_TO, default="none",
+                     help="also write every metrics.jsonl field as a TensorBoard scalar, in OUTPUT/tensorboard "
+                          "(needs the tensorboard package) (default: none)")
 
     probe = p.add_argument_group("probe", "a quick fine-tune from the current weights while pretraining, off the "
                                  "clock (pretrain/probe.py); its dev figures go into metrics.jsonl as probe_<metric>")

@@ -102,7 +102,7 @@ class PretrainingJob:
         self.length = RunLength(opts.max_steps, opts.time_budget, opts.warmup_steps)
         optimizer = build_optimizer(self.model, opts.lr, opts.weight_decay)
         scheduler = LambdaLR(optimizer, lambda step: self.length.lr_factor(step, opts.lr_decay))
-        self.metrics = MetricsLog(opts.output / "metrics.jsonl", enabled=ctx.is_main)
+        self.metrics = MetricsLog(opts.output / "metrics.jsonl", enabled=ctx.is_main, report_to=opts.report_to)
         self.engine = Engine(self, self.model, optimizer, scheduler, self.precision, ctx, opts.output / "checkpoints",
                              self.metrics, keep_checkpoints=opts.keep_checkpoints, compile_model=opts.compile)
         self.tokens_seen = 0
@@ -116,7 +116,7 @@ class PretrainingJob:
             if self.ctx.is_main:
                 (self.opts.output / "checkpoints").mkdir(parents=True, exist_ok=True)
                 self.config.to_json_file(self.opts.output / "checkpoints" / "config.json")
-                self.metrics.path.unlink(missing_ok=True)
+                self.metrics.clear()
             if self.opts.eval_every > 0:
                 self.evaluate_untrained()
         self.progress = self.progress_bar()

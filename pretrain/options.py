@@ -52,6 +52,7 @@ class PretrainOptions:
     corpus_split: str = "train"  # the split of a dataset corpus (Hub name or saved folder)
     corpus_column: str = "text"  # its text column
     progress: bool = True
+    report_to: str = "none"  # or "tensorboard": metrics.jsonl's fields as TensorBoard scalars too
     probe: str | None = None  # a GLUE task fine-tuned from the current weights every probe_every seconds
     probe_data: Path | None = None  # its data in the GLUE TSV layout; None: the Hub
     probe_every: float = 600.0  # seconds of training between probes

@@ -28,7 +28,7 @@ import numpy as np
 from bert import BertConfig
 from tokenizer import WordPieceTokenizer
 from tokenizer.corpus import read_sentences, resolve_sources
-from training import DistributedContext, latest_training_checkpoint
+from training import DistributedContext, check_report_to, latest_training_checkpoint
 from training.errors import InputError
 
 from .batches import PretrainingBatches, SpecialIds
@@ -46,6 +46,7 @@ from .probe import Probe
 def pretrain(opts: PretrainOptions) -> int:
     """Run (or resume) pretraining; returns the process exit status (0, or 128 + signal when interrupted)."""
     with DistributedContext.from_env(opts.device) as ctx:
+        check_report_to(opts.report_to)
         opts.output.mkdir(parents=True, exist_ok=True)
         micro_batch_size(opts, ctx)  # fails now on a batch that does not split evenly
         prepare_run_directory(opts, ctx)
@@ -65,8 +66,8 @@ def prepare_run_directory(opts: PretrainOptions, ctx: DistributedContext) -> Non
                          "to start over, or choose another --output")
     ctx.barrier()  # every process has looked before rank 0 clears anything
     if opts.overwrite and ctx.is_main:
-        for name in ("checkpoints", "metrics.jsonl", "summary.json", "model.safetensors", "config.json", "loss.png",
-                     "vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        for name in ("checkpoints", "metrics.jsonl", "tensorboard", "summary.json", "model.safetensors", "config.json",
+                     "loss.png", "vocab.txt", "tokenizer.json", "tokenizer_config.json"):
             path = opts.output / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     ctx.barrier()

@@ -10,7 +10,7 @@ from .checkpointing import (
     unwrap,
 )
 from .distributed import DistributedContext
-from .metrics_log import MetricsLog, plot_metrics
+from .metrics_log import REPORT_TO, MetricsLog, check_report_to, plot_metrics
 from .optimizer import build_optimizer
 from .precision import Precision, PrecisionError, add_precision_flag, choose_precision, cpu_kind, device_name
 from .reproducibility import set_seed
@@ -18,6 +18,7 @@ from .schedule import build_lr_schedule, lr_multiplier, parse_duration
 
 __all__ = [
     "TrainingState", "latest_training_checkpoint", "list_training_checkpoints", "load_training_checkpoint",
-    "save_training_checkpoint", "unwrap", "DistributedContext", "MetricsLog", "plot_metrics", "build_optimizer",
+    "save_training_checkpoint", "unwrap", "DistributedContext", "MetricsLog", "REPORT_TO", "check_report_to",
+    "plot_metrics", "build_optimizer",
     "Precision", "PrecisionError", "add_precision_flag", "choose_precision", "cpu_kind", "device_name", "set_seed", "build_lr_schedule", "lr_multiplier", "parse_duration",
 ]

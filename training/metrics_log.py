@@ -1,18 +1,41 @@
-"""Metrics as JSON lines (one object per log line, flushed at once) and a PNG of their curves."""
+"""Metrics as JSON lines (one object per log line, flushed at once), optionally as TensorBoard scalars too, and a
+PNG of their curves."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
+
+from training.errors import InputError
+
+
+REPORT_TO = ("none", "tensorboard")  # where metrics go besides metrics.jsonl (--report-to)
+
+
+def check_report_to(report_to: str) -> None:
+    """--report-to's value, and the package it needs, before a run starts."""
+    if report_to not in REPORT_TO:
+        raise InputError(f"--report-to {report_to!r}: choose from {', '.join(REPORT_TO)}")
+    if report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        raise InputError("--report-to tensorboard needs the tensorboard package: "
+                         "pip install 'bert-from-scratch[tensorboard]'")
 
 
 class MetricsLog:
-    """Appends one JSON object per `write` to a .jsonl file; a no-op where `enabled` is False (rank > 0)."""
+    """Appends one JSON object per `write` to a .jsonl file; a no-op where `enabled` is False (rank > 0).
 
-    def __init__(self, path: str | Path, enabled: bool = True):
+    With report_to="tensorboard" every numeric field of every record is also a TensorBoard scalar of the same
+    name at the record's "step", in a `tensorboard/` folder beside the .jsonl file."""
+
+    def __init__(self, path: str | Path, enabled: bool = True, report_to: str = "none"):
         self.path = Path(path)
         self.enabled = enabled
+        self.tensorboard_dir = self.path.parent / "tensorboard" if report_to == "tensorboard" else None
+        self.writer = None  # torch.utils.tensorboard.SummaryWriter, opened at the first record
+        self.purge_from: int | None = None  # on resume: the first step whose old TensorBoard events are stale
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -20,13 +43,34 @@ class MetricsLog:
         if self.enabled:
             with self.path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
+            if self.tensorboard_dir is not None:
+                self.write_scalars(record)
+
+    def write_scalars(self, record: dict) -> None:
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # needs the optional tensorboard package
+
+            self.writer = SummaryWriter(str(self.tensorboard_dir), purge_step=self.purge_from)
+        step = record.get("step", 0)
+        for name, value in record.items():
+            if name != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(name, value, global_step=step)
+        self.writer.flush()  # a killed run keeps what it logged, as metrics.jsonl does
+
+    def clear(self) -> None:
+        """A fresh run: forget what an earlier run in the same folder logged."""
+        self.path.unlink(missing_ok=True)
+        if self.tensorboard_dir is not None:
+            shutil.rmtree(self.tensorboard_dir, ignore_errors=True)
 
     def keep_up_to(self, step: int) -> None:
-        """On resume, drop the lines written after the checkpoint's step: those steps are about to be redone."""
+        """On resume, drop the lines written after the checkpoint's step: those steps are about to be redone
+        (TensorBoard hides its events from step + 1 on when the writer reopens with purge_step)."""
         records = [r for r in self.read() if r.get("step", 0) <= step]
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
         os.replace(tmp, self.path)
+        self.purge_from = step + 1
 
     def read(self) -> list[dict]:
         if not self.path.exists():
