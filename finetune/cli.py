@@ -102,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=defaults.save_every,
                    help="a resumable checkpoint every N optimizer steps, besides each epoch's end (default: only "
                         "those)")
+    p.add_argument("--eval-every", type=int, default=defaults.eval_every, metavar="STEPS",
+                   help="a dev evaluation every this many optimizer steps, besides each epoch's end (default: only "
+                        "those)")
+    p.add_argument("--metric-for-best", metavar="NAME",
+                   help="the dev metric that picks the best model and the best seed, any the task reports, higher "
+                        "is better (default: the task's main metric: mcc for CoLA, f1 for MRPC, NER and SQuAD, ...)")
+    p.add_argument("--early-stopping-patience", type=int, default=defaults.early_stopping_patience, metavar="N",
+                   help="stop a seed's run after N evaluations in a row without a better --metric-for-best (a tie "
+                        "is no improvement); the best model is kept (default: 0, never stop early)")
     p.add_argument("--report-to", choices=REPORT_TO, default="none",
                    help="also write every metrics.jsonl field as a TensorBoard scalar, in OUTPUT/seed-N/tensorboard "
                         "(needs the tensorboard package) (default: none)")
@@ -180,7 +189,8 @@ def make_recipe(args: argparse.Namespace, world_size: int, precision: str) -> Re
                     save_every=args.save_every, max_seq_length=args.max_seq_length,
                     warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
                     max_grad_norm=args.max_grad_norm, adam_epsilon=args.adam_epsilon, adam_beta2=args.adam_beta2,
-                    batching=args.batching, eval_batch_size=args.eval_batch_size,
+                    batching=args.batching, eval_batch_size=args.eval_batch_size, eval_every=args.eval_every,
+                    metric_for_best=args.metric_for_best, early_stopping_patience=args.early_stopping_patience,
                     precision=precision)
     for name in ("epochs", "batch_size", "grad_accum", "eval_batch_size", "max_seq_length"):
         if getattr(recipe, name) < 1:
@@ -188,8 +198,9 @@ def make_recipe(args: argparse.Namespace, world_size: int, precision: str) -> Re
     if recipe.batch_size < world_size * recipe.grad_accum:
         raise InputError(f"--batch-size {recipe.batch_size} is smaller than --grad-accum {recipe.grad_accum} x "
                          f"{world_size} process(es)")
-    if recipe.save_every < 0:
-        raise InputError(f"--save-every must be 0 or more, got {recipe.save_every}")
+    for name in ("save_every", "eval_every", "early_stopping_patience"):
+        if getattr(recipe, name) < 0:
+            raise InputError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(recipe, name)}")
     if not recipe.lr > 0 or not 0 <= recipe.warmup_ratio <= 1 or recipe.weight_decay < 0:
         raise InputError("--lr must be positive, --warmup-ratio in [0, 1] and --weight-decay not negative")
     if not recipe.max_grad_norm >= 0:
@@ -266,6 +277,12 @@ def check_common(args: argparse.Namespace, ctx: DistributedContext) -> tuple[lis
     return seeds, precision, recipe, run_record
 
 
+def check_metric_for_best(recipe: Recipe, family: TaskFamily) -> None:
+    if recipe.metric_for_best is not None and recipe.metric_for_best not in family.metric_keys:
+        raise InputError(f"--metric-for-best {recipe.metric_for_best!r}: {family.name} reports "
+                         f"{', '.join(family.metric_keys)}")
+
+
 def check_model(args: argparse.Namespace, recipe: Recipe) -> tuple[ModelSource, WordPieceTokenizer]:
     source, tokenizer = resolve_model(args.model, args.vocab)
     if recipe.max_seq_length > source.config.max_position_embeddings:
@@ -319,6 +336,7 @@ def run(args: argparse.Namespace, ctx: DistributedContext) -> int:
     else:
         squad.reject_squad_flags(args)
         family, what = sentence_family(args, recipe, source, tokenizer, show_progress=ctx.is_main)
+    check_metric_for_best(recipe, family)
     ctx.barrier()  # every process has checked the output directory before rank 0 writes to it
 
     # 2. train

@@ -65,6 +65,9 @@ class Recipe:
     eval_batch_size: int = 128
     precision: str = "fp32"  # the precision chosen for this machine (training/precision.py)
     save_every: int = 0  # a resumable checkpoint every this many steps, besides each epoch's end (0: only those)
+    eval_every: int = 0  # a dev evaluation every this many steps, besides each epoch's end (0: only those)
+    metric_for_best: str | None = None  # the dev metric that picks the best model (None: the task's main metric)
+    early_stopping_patience: int = 0  # stop after this many evaluations without a better one (0: never)
 
 
 # Where a task family's default recipe differs from Recipe's: the flags a user leaves out take these values.
@@ -84,11 +87,13 @@ def family_recipe(family: str) -> Recipe:
 @dataclass
 class SeedResult:
     seed: int
-    best_epoch: int
-    metrics: dict[str, float]  # dev metrics of the best epoch
+    best_epoch: float  # the epoch of the best evaluation (a fraction for one inside an epoch: --eval-every)
+    metrics: dict[str, float]  # dev metrics of the best evaluation
     epoch_seconds: list[float]  # training time of each epoch (without evaluation)
     train_seconds: float  # wall time of the whole run: training, evaluation, saving
-    test_metrics: dict[str, float]  # the best epoch's scores on labelled test data ("test_f1"); often none
+    test_metrics: dict[str, float]  # the best model's scores on labelled test data ("test_f1"); often none
+    best_step: int = 0  # the optimizer step of the best evaluation
+    stopped_early_at: int | None = None  # the step early stopping ended the run at (None: it ran every epoch)
     predictions: object = None  # the best epoch's dev predictions (the family's kind); None when reused
 
     def to_json(self) -> dict:
@@ -165,8 +170,12 @@ class FineTuningJob:
         self.engine = Engine(self, self.model, optimizer, scheduler, self.precision, ctx, out / "checkpoints", self.log,
                              keep_checkpoints=1)
         self.batches_of_epoch: tuple[int, list[list[int]]] | None = None  # (epoch, its batches), built once
-        # resumable state: the best epoch so far (its model and predictions are on disk), timings, loss sums
-        self.best: dict | None = None  # {"epoch", "metrics", "dev_logits"}
+        self.metric_for_best = recipe.metric_for_best or family.main_metric
+        # resumable state: the best evaluation so far (its model and predictions are on disk), evaluations since
+        # it, the step early stopping ended the run at, timings, loss sums
+        self.best: dict | None = None  # {"epoch", "step", "metrics", "predictions"}
+        self.evaluations_since_best = 0
+        self.stopped_early_at: int | None = None
         self.epoch_seconds: list[float] = []
         self.seconds = {"epoch": 0.0, "run": 0.0}  # training time of the current epoch, wall time of the run
         self.loss_sum, self.loss_steps = 0.0, 0  # this epoch's
@@ -212,14 +221,16 @@ class FineTuningJob:
         return {"loss": output.loss}
 
     def finished(self, step: int, elapsed: float) -> bool:
-        return step >= self.total_steps
+        return step >= self.total_steps or self.stopped_early_at is not None
 
     def checkpoint_due(self, step: int, last: bool) -> bool:
-        save_every = self.recipe.save_every
-        return step % self.steps_per_epoch == 0 or last or (save_every > 0 and step % save_every == 0)
+        save_every, eval_every = self.recipe.save_every, self.recipe.eval_every
+        return (step % self.steps_per_epoch == 0 or last or (save_every > 0 and step % save_every == 0)
+                or (eval_every > 0 and step % eval_every == 0))  # an evaluation's best-so-far is state too
 
     def after_step(self, step: int, stats: dict, elapsed: float) -> None:
-        """Progress, a loss line every ~10% of an epoch, and at the epoch's end: dev evaluation, the best kept."""
+        """Progress, a loss line every ~10% of an epoch, a dev evaluation every --eval-every steps and at the
+        epoch's end (the best kept, early stopping decided)."""
         self.tick()
         epoch, in_epoch = (step - 1) // self.steps_per_epoch + 1, (step - 1) % self.steps_per_epoch + 1
         if "loss" in stats:
@@ -231,6 +242,9 @@ class FineTuningJob:
                             "loss": stats["loss"], "lr": stats["lr"]})
         if in_epoch == self.steps_per_epoch:
             self.end_epoch(epoch, step)
+        elif self.recipe.eval_every > 0 and step % self.recipe.eval_every == 0:
+            self.evaluate(round(epoch - 1 + in_epoch / self.steps_per_epoch, 4), step, {})
+            self.clock = time.perf_counter()  # evaluation is not training time
 
     def tick(self) -> None:
         """Add the time since the last tick to this epoch's training time and the run's wall time."""
@@ -242,34 +256,51 @@ class FineTuningJob:
     def end_epoch(self, epoch: int, step: int) -> None:
         self.epoch_seconds.append(self.seconds["epoch"])
         mean_loss = self.loss_sum / max(self.loss_steps, 1)
-        metrics, predictions = self.family.evaluate(self.model, self.ctx, self.precision)
-        self.log.write({"seed": self.seed, "epoch": epoch, "step": step, "train_loss": mean_loss,
-                        "epoch_seconds": self.epoch_seconds[-1], **metrics})
-        if self.ctx.is_main:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-            tqdm.write(f"seed {self.seed} epoch {epoch}: train loss {mean_loss:.4f}, dev {shown} "
-                       f"({self.epoch_seconds[-1]:.1f}s)")
-        main = self.family.main_metric
-        if self.best is None or metrics[main] > self.best["metrics"][main]:
-            self.best = {"epoch": epoch, "metrics": metrics, "predictions": predictions}
-            if self.ctx.is_main:
-                self.family.save_best(self.model, self.tokenizer, predictions, self.out)
+        self.evaluate(epoch, step, {"train_loss": mean_loss, "epoch_seconds": self.epoch_seconds[-1]})
         self.seconds["epoch"], self.loss_sum, self.loss_steps = 0.0, 0.0, 0
         if epoch < self.recipe.epochs:
             self.progress.reset()
             self.progress.set_description(f"seed {self.seed} epoch {epoch + 1}")
         self.clock = time.perf_counter()  # evaluation is not training time
 
+    def evaluate(self, epoch: float, step: int, extra: dict) -> None:
+        """Score dev, log it (one metrics.jsonl row per evaluation), keep the model if it is the best by
+        --metric-for-best (a tie is no improvement), and stop after --early-stopping-patience evaluations
+        without one."""
+        metrics, predictions = self.family.evaluate(self.model, self.ctx, self.precision)
+        self.log.write({"seed": self.seed, "epoch": epoch, "step": step, **extra, **metrics})
+        if self.ctx.is_main:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            loss = f"train loss {extra['train_loss']:.4f}, " if "train_loss" in extra else ""
+            seconds = f" ({extra['epoch_seconds']:.1f}s)" if "epoch_seconds" in extra else ""
+            tqdm.write(f"seed {self.seed} epoch {epoch} (step {step}): {loss}dev {shown}{seconds}")
+        key = self.metric_for_best
+        if self.best is None or metrics[key] > self.best["metrics"][key]:
+            self.best = {"epoch": epoch, "step": step, "metrics": metrics, "predictions": predictions}
+            self.evaluations_since_best = 0
+            if self.ctx.is_main:
+                self.family.save_best(self.model, self.tokenizer, predictions, self.out)
+        else:
+            self.evaluations_since_best += 1
+        patience = self.recipe.early_stopping_patience
+        if patience > 0 and self.evaluations_since_best >= patience and step < self.total_steps:
+            self.stopped_early_at = step
+            if self.ctx.is_main:
+                tqdm.write(f"seed {self.seed}: early stopping at step {step}, {patience} evaluation(s) without a "
+                           f"better {key} than {self.best['metrics'][key]:.4f} (step {self.best['step']})")
+
     # ------------------------------------------------------------------ state and results
 
     def state_dict(self) -> dict:
         self.tick()
         return {"best": self.best, "epoch_seconds": self.epoch_seconds, "seconds": dict(self.seconds),
-                "loss_sum": self.loss_sum, "loss_steps": self.loss_steps}
+                "loss_sum": self.loss_sum, "loss_steps": self.loss_steps,
+                "evaluations_since_best": self.evaluations_since_best, "stopped_early_at": self.stopped_early_at}
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.epoch_seconds = state["best"], list(state["epoch_seconds"])
         self.seconds, self.loss_sum, self.loss_steps = dict(state["seconds"]), state["loss_sum"], state["loss_steps"]
+        self.evaluations_since_best, self.stopped_early_at = state["evaluations_since_best"], state["stopped_early_at"]
 
     def export(self, interrupted: bool) -> None:
         """At the end: test predictions of the best model, the curves, result.json, and the checkpoints go.
@@ -288,7 +319,8 @@ class FineTuningJob:
             plot_metrics(self.out / "metrics.jsonl", self.out / "metrics.png",
                          {"training loss": ["loss"], "dev": self.family.metric_keys})
         self.result = SeedResult(self.seed, self.best["epoch"], self.best["metrics"], self.epoch_seconds,
-                                 self.seconds["run"], test_metrics, self.best["predictions"])
+                                 self.seconds["run"], test_metrics, self.best["step"], self.stopped_early_at,
+                                 self.best["predictions"])
         if self.ctx.is_main:
             write_json(self.out / "result.json", self.result.to_json())
             shutil.rmtree(self.out / "checkpoints", ignore_errors=True)  # the seed is done: result.json says so
@@ -299,16 +331,19 @@ class FineTuningJob:
 def make_summary(family: TaskFamily, source: ModelSource, recipe: Recipe, results: list[SeedResult]) -> dict:
     """Per-seed best-epoch metrics, their median (per metric), and timings."""
     metric_names = list(results[0].metrics)
-    best = max(results, key=lambda r: r.metrics[family.main_metric])
+    main_metric = recipe.metric_for_best or family.main_metric
+    best = max(results, key=lambda r: r.metrics[main_metric])
     all_epochs = [s for r in results for s in r.epoch_seconds]
     summary = {
         "task": family.name,
         "model": source.name,
-        "main_metric": family.main_metric,
+        "main_metric": main_metric,
         "median": {name: statistics.median(r.metrics[name] for r in results) for name in metric_names},
         "mean": {name: statistics.mean(r.metrics[name] for r in results) for name in metric_names},
         "std": {name: seed_std([r.metrics[name] for r in results]) for name in metric_names},
-        "seeds": [{"seed": r.seed, "best_epoch": r.best_epoch, **r.metrics, **r.test_metrics,
+        "seeds": [{"seed": r.seed, "best_epoch": r.best_epoch, "best_step": r.best_step,
+                   **({"stopped_early_at": r.stopped_early_at} if r.stopped_early_at is not None else {}),
+                   **r.metrics, **r.test_metrics,
                    "train_seconds": round(r.train_seconds, 2)} for r in results],
         "best_seed": best.seed,
         "best_model": f"seed-{best.seed}/model",

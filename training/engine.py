@@ -172,6 +172,7 @@ class Engine:
                 self.state.step += 1
                 done = self.job.finished(self.state.step, self.elapsed)
                 self.job.after_step(self.state.step, stats, self.elapsed)
+                done = self.job.finished(self.state.step, self.elapsed)  # after_step may end it (early stopping)
                 if self.job.checkpoint_due(self.state.step, last=done) or (stats["stop"] and not done):
                     self.save_checkpoint()
                 if stats["stop"] and not done:
