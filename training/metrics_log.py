@@ -35,7 +35,6 @@ class MetricsLog:
         self.enabled = enabled
         self.tensorboard_dir = self.path.parent / "tensorboard" if report_to == "tensorboard" else None
         self.writer = None  # torch.utils.tensorboard.SummaryWriter, opened at the first record
-        self.purge_from: int | None = None  # on resume: the first step whose old TensorBoard events are stale
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -50,7 +49,7 @@ class MetricsLog:
         if self.writer is None:
             from torch.utils.tensorboard import SummaryWriter  # needs the optional tensorboard package
 
-            self.writer = SummaryWriter(str(self.tensorboard_dir), purge_step=self.purge_from)
+            self.writer = SummaryWriter(str(self.tensorboard_dir))
         step = record.get("step", 0)
         for name, value in record.items():
             if name != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -64,13 +63,19 @@ class MetricsLog:
             shutil.rmtree(self.tensorboard_dir, ignore_errors=True)
 
     def keep_up_to(self, step: int) -> None:
-        """On resume, drop the lines written after the checkpoint's step: those steps are about to be redone
-        (TensorBoard hides its events from step + 1 on when the writer reopens with purge_step)."""
+        """On resume, drop the lines written after the checkpoint's step: those steps are about to be redone.
+
+        The TensorBoard folder is rebuilt from the lines kept. (TensorBoard's own purge_step depends on the
+        order of event file names, which is only the order of writing when the two runs started in different
+        seconds, so it cannot be relied on.)"""
         records = [r for r in self.read() if r.get("step", 0) <= step]
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
         os.replace(tmp, self.path)
-        self.purge_from = step + 1
+        if self.tensorboard_dir is not None:
+            shutil.rmtree(self.tensorboard_dir, ignore_errors=True)
+            for record in records:
+                self.write_scalars(record)
 
     def read(self) -> list[dict]:
         if not self.path.exists():
