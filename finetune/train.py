@@ -75,7 +75,9 @@ class Recipe:
 FAMILY_RECIPES: dict[str, dict] = {
     "sentence": {},
     "token": {},
-    "squad": {"max_seq_length": Windowing.max_seq_length},
+    # SQuAD: clipping at 1.0 scaled every early step (the gradient norm starts at 2-3) and length-grouped
+    # batches put windows of one context together; without both, seed 2 went from F1 46.6 to 55.2.
+    "squad": {"max_seq_length": Windowing.max_seq_length, "max_grad_norm": 0.0, "batching": "random"},
 }
 
 

@@ -92,6 +92,7 @@ def test_flags_left_out_take_the_family_defaults():
         for name in cli.FAMILY_FLAGS:
             assert getattr(parsed, name) == getattr(defaults, name), (task, name)
     assert family_recipe("squad").max_seq_length == 384 and family_recipe("sentence").max_seq_length == 128
+    assert (family_recipe("squad").max_grad_norm, family_recipe("squad").batching) == (0.0, "random")
     given = cli.parse_args(["--task", "squad", "--model", "m", "--output", "o", "--max-grad-norm", "0.5"])
     assert given.max_grad_norm == 0.5
 
