@@ -25,10 +25,12 @@ def checkpoint_dir(model: str | None) -> Path:
 def train_hf_epoch(model, batches: Iterable[dict], optimizer, scheduler, precision: Precision,
                    progress: str) -> float:
     """One epoch of a transformers model over `batches` (dicts of its keyword arguments, labels included):
-    forward, backward, clipping at 1.0, AdamW, schedule, under a progress bar named `progress`. Returns the
-    epoch's seconds."""
+    forward, backward, clipping at 1.0, AdamW, schedule, under a progress bar named `progress`, on the model's
+    device. Returns the epoch's seconds."""
+    device = next(model.parameters()).device
     start = time.perf_counter()
     for batch in tqdm(batches, desc=progress, leave=False):
+        batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
         with precision.autocast():
             loss = model(**batch).loss
         loss.backward()
@@ -36,4 +38,6 @@ def train_hf_epoch(model, batches: Iterable[dict], optimizer, scheduler, precisi
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+    if device.type == "cuda":  # the GPU may still be running the last steps' kernels
+        torch.cuda.synchronize()
     return time.perf_counter() - start
