@@ -142,7 +142,7 @@ def fitting_batch_size(models: dict, batch_size: int, seq: int, precision: Preci
             for model in models.values():
                 training_step(model, build_optimizer(model, 1e-4), batch, device, precision)()
             return batch_size
-        except torch.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:
             pass
         finally:
             del batch
@@ -152,6 +152,26 @@ def fitting_batch_size(models: dict, batch_size: int, seq: int, precision: Preci
             torch.cuda.empty_cache()
         batch_size //= 2
     raise SystemExit("error: not even a batch of 1 fits in the GPU's memory")
+
+
+def report_speed(row: dict, speed: dict, first_step: dict, peak_tflops: float) -> None:
+    """Print what the models' tokens/s come to in model FLOPs per second and as a fraction of the peak; add
+    those figures to the row."""
+    tflops = {name: median * row["model_flops_per_token"] / 1e12 for name, (median, _, _) in speed.items()}
+    print(f"{'':<17} batch {row['batch_size']}, model FLOPs {row['model_flops_per_token'] / 1e9:.3f} GFLOP/token: "
+          + ", ".join(f"{name} {tflops[name]:,.1f} TFLOP/s = {tflops[name] / peak_tflops:.1%}" for name in speed)
+          + f" of {peak_tflops:g} TFLOP/s (--peak-tflops)", flush=True)
+    for name, (median, slowest, fastest) in speed.items():
+        row.setdefault("tokens_per_s", {})[name] = {"median": median, "slowest": slowest, "fastest": fastest}
+        row.setdefault("tflops", {})[name] = tflops[name]
+        row.setdefault("fraction_of_peak", {})[name] = tflops[name] / peak_tflops
+        row.setdefault("first_step_s", {})[name] = first_step[name]
+
+
+def save(record: dict, output: Path | None) -> None:
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def parse_args() -> argparse.Namespace:
@@ -212,6 +232,13 @@ def main() -> None:
                   f"{memory['ours'] / memory['hf']:>6.2f}x", flush=True)
             print(f"{'':<17} attention kernel: "
                   + "; ".join(f"{name} {', '.join(k) or 'none (spelled out)'}" for name, k in kernels.items()))
+            flops = training_flops_per_token(models["ours"].config, batch)
+            row = {"preset": preset, "precision": precision.name, "precision_reason": precision.reason,
+                   "batch_size": batch_size, "seq": args.seq, "vocab_size": args.vocab_size,
+                   "attention_kernels": kernels, "model_flops_per_token": flops, "peak_memory_mb": memory}
+            record["rows"].append(row)
+            report_speed(row, speed, first_step, args.peak_tflops)
+            save(record, args.output)  # now, and again with the compiled figures: a run cut short keeps these
             if args.compile:  # compiled copies, alternating in their own repetitions after the eager ones
                 compiled = {f"{name} compiled": torch.compile(copy.deepcopy(m)) for name, m in models.items()}
                 try:
@@ -219,30 +246,14 @@ def main() -> None:
                 except Exception as error:  # noqa: BLE001 - a compiler failure must not cost the eager figures
                     print(f"{'':<17} torch.compile failed: {type(error).__name__}: {str(error).splitlines()[0]}")
                 else:
-                    speed.update(compiled_speed)
-                    first_step.update(compiled_first_step)
                     for name, (median, slowest, fastest) in compiled_speed.items():
                         eager = name.removesuffix(" compiled")
                         print(f"{'':<17} {name} (torch.compile): {median:,.0f} ({slowest:,.0f}-{fastest:,.0f}) "
                               f"tok/s, {median / speed[eager][0]:.2f}x eager; its first step (compiling) "
-                              f"{first_step[name]:.0f} s, eager's {first_step[eager]:.1f} s", flush=True)
+                              f"{compiled_first_step[name]:.0f} s, eager's {first_step[eager]:.1f} s", flush=True)
+                    report_speed(row, compiled_speed, compiled_first_step, args.peak_tflops)
+                    save(record, args.output)
                 del compiled
-            flops = training_flops_per_token(models["ours"].config, batch)
-            tflops = {name: median * flops / 1e12 for name, (median, _, _) in speed.items()}
-            print(f"{'':<17} batch {batch_size}; model FLOPs {flops / 1e9:.3f} GFLOP/token: "
-                  + ", ".join(f"{name} {tflops[name]:,.1f} TFLOP/s = {tflops[name] / args.peak_tflops:.1%}"
-                              for name in speed)
-                  + f" of {args.peak_tflops:g} TFLOP/s (--peak-tflops)", flush=True)
-            record["rows"].append({
-                "preset": preset, "precision": precision.name, "precision_reason": precision.reason,
-                "batch_size": batch_size, "seq": args.seq, "vocab_size": args.vocab_size,
-                "attention_kernels": kernels, "model_flops_per_token": flops,
-                "tokens_per_s": {name: dict(zip(("median", "slowest", "fastest"), s)) for name, s in speed.items()},
-                "tflops": tflops, "fraction_of_peak": {name: t / args.peak_tflops for name, t in tflops.items()},
-                "first_step_s": first_step, "peak_memory_mb": memory})
-            if args.output:  # after every row: a run stopped part-way keeps what it measured
-                args.output.parent.mkdir(parents=True, exist_ok=True)
-                args.output.write_text(json.dumps(record, indent=2) + "\n")
             del models
             gc.collect()
             if device.type == "cuda":

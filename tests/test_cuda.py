@@ -18,7 +18,7 @@ import bert
 from bert.inspection import attention_kernels
 from finetune import cli as finetune_cli
 from pretrain.cli import main as pretrain
-from training import Precision, choose_precision
+from training import Precision, build_optimizer, choose_precision
 from test_model_parity import labels_for, make_batch
 from test_pretrain_run import REPO, TINY, cli_args, metrics, subprocess_env, weights, write_story_corpus
 
@@ -79,7 +79,7 @@ def test_bf16_training_step_is_finite_and_its_forward_is_fp32s_within_bf16_round
         assert relative_error(getattr(bf16, name), getattr(fp32, name)) < 0.05, name
     assert abs(bf16.loss.item() - fp32.loss.item()) < 0.01 * fp32.loss.item()
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = build_optimizer(model, 1e-4)  # fused AdamW
     model.train()
     with BF16.autocast():
         loss = model(**batch).loss
