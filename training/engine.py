@@ -235,18 +235,19 @@ class Engine:
     def update(self) -> bool:
         """Clip, step the optimizer (through the loss scaler in fp16) and the LR schedule. Returns whether the
         loss scaler skipped the optimizer step because the gradients overflowed (fp16 only)."""
-        if self.scaler is None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.max_grad_norm)
-            self.optimizer.step()
-            self.scheduler.step()
-            return False
-        self.scaler.unscale_(self.optimizer)  # gradients back to their true size before clipping
+        if self.scaler is not None:  # gradients back to their true size; a step with inf/NaN in them is skipped
+            self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.max_grad_norm)
-        scale = self.scaler.get_scale()
-        self.scaler.step(self.optimizer)  # skipped when the gradients hold inf/NaN
-        self.scaler.update()  # ... and then the scale is lowered: that is how a skip shows
+        skipped = False
+        if self.scaler is not None:
+            scale = self.scaler.get_scale()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            skipped = self.scaler.get_scale() < scale  # the scaler lowers its scale exactly when it skips
+        else:
+            self.optimizer.step()
         self.scheduler.step()
-        return self.scaler.get_scale() < scale
+        return skipped
 
     def gradient_sync(self, last_micro_batch: bool):
         """DDP averages gradients across processes in every backward(); with gradient accumulation only
