@@ -101,8 +101,8 @@ def test_fp16_pretraining_with_the_loss_scaler_learns_and_skips_few_steps(shared
     assert pretrain(["--corpus", str(corpus), "--output", str(output), "--cache-dir", str(tmp_path / "cache"),
                      "--preset", "mini", "--vocab-size", "8192", "--max-seq-length", "128", "--batch-size", "32",
                      "--lr", "5e-4", "--warmup-steps", "30", "--max-steps", "300", "--eval-every", "100",
-                     "--eval-fraction", "0.05", "--eval-examples", "256", "--log-every", "10", "--device", "cuda", "--precision", "fp16",
-                     "--no-progress", "--num-workers", "4", "--seed", "0"]) == 0
+                     "--eval-fraction", "0.05", "--eval-examples", "256", "--log-every", "10", "--device", "cuda",
+                     "--precision", "fp16", "--no-progress", "--num-workers", "4", "--seed", "0"]) == 0
     records, summary = metrics(output), json.loads((output / "summary.json").read_text())
     evals = [r["eval_mlm_loss"] for r in records if "eval_mlm_loss" in r]
     print(f"fp16: held-out MLM loss {evals}, skipped steps {summary['skipped_steps']}")
