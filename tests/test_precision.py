@@ -107,3 +107,27 @@ def test_the_real_cpu_gets_an_answer():
     chosen = choose_precision("auto", "cpu")
     assert chosen.name == ("bf16" if policy.cpu_has_native_bf16() else "fp32")
     assert policy.cpu_kind() in chosen.describe()
+
+
+def test_a_step_whose_fp16_gradients_overflow_is_skipped_and_reported(tmp_path):
+    """The engine's update says when fp16's loss scaler skipped the step (pretraining counts these). fp16
+    autocast is refused on a CPU, but the scaler's arithmetic runs there: a Precision made by hand drives it."""
+    from types import SimpleNamespace
+
+    from training import DistributedContext, MetricsLog
+    from training.engine import Engine
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    engine = Engine(SimpleNamespace(max_grad_norm=1.0), model, optimizer, scheduler,
+                    policy.Precision("fp16", "cpu", "made by hand"), DistributedContext(), tmp_path,
+                    MetricsLog(tmp_path / "metrics.jsonl", enabled=False))
+    start = model.weight.detach().clone()
+    engine.scaler.scale(model(torch.ones(1, 2)).sum() * float("inf")).backward()  # gradients: inf
+    assert engine.update() is True
+    assert torch.equal(model.weight, start) and engine.scaler.get_scale() == 2.0**15  # 2^16 halved
+    optimizer.zero_grad()
+    engine.scaler.scale(model(torch.ones(1, 2)).sum()).backward()
+    assert engine.update() is False
+    assert not torch.equal(model.weight, start)

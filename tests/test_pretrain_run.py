@@ -100,6 +100,7 @@ def test_summary_says_what_the_run_bought(reference_run):
     summary = json.loads((reference_run / "summary.json").read_text())
     records = metrics(reference_run)
     assert summary["steps"] == STEPS and summary["precision"] == "fp32" and summary["device"].startswith("CPU (")
+    assert summary["skipped_steps"] == 0  # only fp16's loss scaler skips steps
     assert STEPS * 16 * 10 < summary["tokens"] <= STEPS * 16 * 64  # 16 examples a step, 10-64 tokens each
     assert summary["tokens_per_s"] == pytest.approx(summary["tokens"] / summary["elapsed_s"], rel=0.05)  # elapsed_s is rounded
     first, last = summary["eval_first"], summary["eval_last"]

@@ -11,7 +11,8 @@ Every optimizer step is the same here:
      over all processes, so the gradient is exactly the full batch's whatever the split into micro-batches
      and processes (DDP averages over processes, hence the extra factor of world_size);
   3. a non-finite loss stops the run before the update (`TrainingDiverged`), leaving the last good checkpoint;
-     fp16's loss scaler may skip a step whose gradients overflowed, which is normal and not a divergence;
+     fp16's loss scaler may skip a step whose gradients overflowed, which is normal and not a divergence (the
+     step's statistics say `skipped`, and pretraining counts them);
   4. clipping, the optimizer and the LR schedule step; the job logs, evaluates and decides when to stop;
   5. a resumable checkpoint when the job says one is due.
 
@@ -225,26 +226,30 @@ class Engine:
         self.elapsed = sums[-1].item() / ctx.world_size
         lr = self.optimizer.param_groups[0]["lr"]  # the LR of this step (scheduler.step() moves to the next)
         nonfinite = bool(sums[len(names)].item())
-        if not nonfinite:
-            self.update()
+        skipped = False if nonfinite else self.update()
         self.optimizer.zero_grad(set_to_none=True)
         stats = {name: sums[j].item() for j, name in enumerate(names) if name in loss_names}
         stats["loss"] = sum(stats.values())
-        return {**stats, "nonfinite": nonfinite, "stop": bool(sums[-2].item()), "lr": lr,
+        return {**stats, "nonfinite": nonfinite, "skipped": skipped, "stop": bool(sums[-2].item()), "lr": lr,
                 "items": {name: totals[j].item() for j, name in enumerate(names)}}
 
-    def update(self) -> None:
-        """Clip, step the optimizer (through the loss scaler in fp16) and the LR schedule."""
+    def update(self) -> bool:
+        """Clip, step the optimizer (through the loss scaler in fp16) and the LR schedule. Returns whether the
+        loss scaler skipped the optimizer step because the gradients overflowed (fp16 only)."""
         if self.scaler is not None:  # gradients back to their true size; a step with inf/NaN in them is skipped
             self.scaler.unscale_(self.optimizer)
         if self.job.max_grad_norm > 0:  # 0 turns clipping off
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.max_grad_norm)
+        skipped = False
         if self.scaler is not None:
+            scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            skipped = self.scaler.get_scale() < scale  # the scaler lowers its scale exactly when it skips
         else:
             self.optimizer.step()
         self.scheduler.step()
+        return skipped
 
     def gradient_sync(self, last_micro_batch: bool):
         """DDP averages gradients across processes in every backward(); with gradient accumulation only

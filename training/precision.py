@@ -76,7 +76,9 @@ def cpu_kind() -> str:
 
 
 def cuda_has_bf16(device: torch.device) -> bool:
-    return torch.cuda.is_bf16_supported()
+    """Native bf16: compute capability 8.0 (Ampere) and later, or ROCm. torch.cuda.is_bf16_supported() says
+    yes on older GPUs too (T4, V100), where bf16 is only emulated and fp16 with loss scaling is the fast choice."""
+    return bool(torch.version.hip) or torch.cuda.get_device_properties(device).major >= 8
 
 
 def choose_precision(requested: str, device: torch.device | str, warn=None) -> Precision:
