@@ -21,7 +21,7 @@ from bert.pooling import SentenceEncoder
 from finetune.checkpoint import find_checkpoint
 from finetune.data import pad_inputs, sorted_batches
 from finetune.embeddings.sentence_model import load_sentence_encoder
-from finetune.predict import resolve_model_dir
+from finetune.run_summary import resolve_model_dir
 from tokenizer import WordPieceTokenizer
 from training import Precision, choose_precision
 from training.errors import InputError
