@@ -83,7 +83,7 @@ def main() -> None:
         theirs = transformers.AutoModelForSequenceClassification.from_pretrained(
             model_dir, attn_implementation="sdpa").eval()
         export_onnx(model_dir, Path(tmp) / "onnx")
-        onnx_model, _ = load_onnx_model(Path(tmp) / "onnx", threads=args.threads)
+        onnx_model, _ = load_onnx_model(Path(tmp) / "onnx", ("logits",), args.threads)
 
         sentences = read_sentences(args.texts, args.limit)
         encodings = [tokenizer.encode(s, max_length=args.max_seq_length) for s in sentences]

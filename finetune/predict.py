@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> None:
         examples = read_inputs(args.input)
     tags_tokens = is_token_classifier(model_dir)  # a NER model: entity spans (finetune/predict_entities.py)
     texts = single_texts(examples) if tags_tokens else None
-    model, tokenizer = load_onnx_model(model_dir) if args.onnx else \
+    model, tokenizer = load_onnx_model(model_dir, outputs=("logits",)) if args.onnx else \
         load_classifier(model_dir, TOKEN_CLASSIFIERS if tags_tokens else CLASSIFIERS)
     print(precision.describe(), file=sys.stderr)
     max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH

@@ -157,15 +157,24 @@ def test_predict_onnx_refuses_another_precision_and_a_folder_without_a_graph(col
     assert re.fullmatch(r"error: .*/seed-1/model: no model\.onnx \(export one with bert-export --onnx .*\)\n", err), err
 
 
+def test_predict_onnx_refuses_an_encoder_export(vocab, tmp_path, capsys):
+    saved_model(BertModel, vocab, tmp_path / "model")
+    assert main(["--onnx", str(tmp_path / "onnx"), "--model", str(tmp_path / "model")]) == 0
+    assert predict.main(["--onnx", "--model", str(tmp_path / "onnx"), "A sentence."]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {tmp_path / 'onnx' / 'model.onnx'} outputs last_hidden_state, not logits: export a model with "
+        "that head")
+
+
 def test_bad_export_target_is_one_line(vocab, tmp_path, capsys):
     saved_model(BertModel, vocab, tmp_path / "model")
     (tmp_path / "a-file").write_text("in the way")
     (tmp_path / "empty").mkdir()
     cases = [
         (["--onnx", str(tmp_path / "a-file"), "--model", str(tmp_path / "model")],
-         f"error: --output {tmp_path / 'a-file'}: exists and is not a directory"),
+         f"error: --onnx {tmp_path / 'a-file'}: exists and is not a directory"),
         (["--onnx", str(tmp_path / "a-file" / "out"), "--model", str(tmp_path / "model")],
-         f"error: --output {tmp_path / 'a-file' / 'out'}: {tmp_path / 'a-file'} is a file, not a directory"),
+         f"error: --onnx {tmp_path / 'a-file' / 'out'}: {tmp_path / 'a-file'} is a file, not a directory"),
         (["--onnx", str(tmp_path / "out"), "--model", str(tmp_path / "empty")],
          f"error: {tmp_path / 'empty'}: no config.json (not a checkpoint directory in HF layout)"),
         (["--onnx", str(tmp_path / "out"), "--model", str(tmp_path / "missing")],

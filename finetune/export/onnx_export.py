@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bert.checkpoint import atomic_write
 from finetune.checkpoint import CLASSIFIERS, find_checkpoint, resolve_model
 from finetune.embeddings.sentence_model import load_encoder
 from finetune.export.onnx_runner import MODEL_FILE
@@ -93,6 +94,15 @@ def example_inputs(graph: ExportedGraph, pad_token_id: int) -> tuple[torch.Tenso
     return (input_ids, attention_mask) + ((torch.zeros_like(input_ids),) if graph.token_types else ())
 
 
+def require_exporter() -> None:
+    """torch.onnx's exporter needs onnx and onnxscript, which only the `onnx` extra installs."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        raise InputError(f"exporting to ONNX needs {e.name}: pip install 'bert-from-scratch[onnx]' (or -e \".[onnx]\")") from None
+
+
 @contextmanager
 def exporter_notes_silenced():
     """The exporter's warnings and log lines are about its own internals (torchvision ops it skips, how it
@@ -112,7 +122,8 @@ def export_onnx(model: str | Path, output: str | Path) -> Path:
     """Export `model` (a model folder, a bert-finetune output folder or a Hub id) into the folder `output`;
     returns the path of model.onnx. Every problem with either is an InputError, before anything is written."""
     output = Path(output)
-    check_output_writable(output)
+    check_output_writable(output, "--onnx")
+    require_exporter()
     directory = resolve_model_dir(find_checkpoint(str(model)))
     graph, tokenizer = exported_model(directory)
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=graph.model.config.max_position_embeddings)
@@ -123,7 +134,7 @@ def export_onnx(model: str | Path, output: str | Path) -> Path:
                                     dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
                                     verbose=False)
     output.mkdir(parents=True, exist_ok=True)
-    program.save(str(output / MODEL_FILE))
+    atomic_write(output / MODEL_FILE, lambda tmp: program.save(tmp))
     graph.model.config.with_overrides(architectures=[type(graph.model).__name__]).to_json_file(output / "config.json")
     tokenizer.save(output)
     summary = run_summary_file(directory)

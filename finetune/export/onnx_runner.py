@@ -53,11 +53,17 @@ class OnnxModel(nn.Module):
         return self.output_class(*(torch.from_numpy(array) for array in self.session.run(None, feed)))
 
 
-def load_onnx_model(directory: str | Path, threads: int | None = None) -> tuple[OnnxModel, WordPieceTokenizer]:
+def load_onnx_model(directory: str | Path, outputs: tuple[str, ...] | None = None,
+                    threads: int | None = None) -> tuple[OnnxModel, WordPieceTokenizer]:
     """The exported model of `directory` in an ONNX Runtime session (on `threads` threads: default torch's
-    number), and its tokenizer."""
-    import onnxruntime  # imported here: the optional `onnx` extra; PyTorch models never need it
-    from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidProtobuf
+    number), and its tokenizer. `outputs`: the graph outputs the caller needs, e.g. ("logits",); a graph with
+    others is an InputError."""
+    try:
+        import onnxruntime  # imported here: the optional `onnx` extra; PyTorch models never need it
+        from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidProtobuf
+    except ImportError:
+        raise InputError("running an ONNX export needs onnxruntime: pip install 'bert-from-scratch[onnx]' "
+                         "(or -e \".[onnx]\")") from None
 
     directory = Path(directory)
     if not (directory / MODEL_FILE).is_file():
@@ -70,4 +76,9 @@ def load_onnx_model(directory: str | Path, threads: int | None = None) -> tuple[
         config = read_config(directory / "config.json")
     except (OSError, ValueError, Fail, InvalidProtobuf) as e:  # a file that is not an ONNX model, or broken
         raise InputError(f"{directory}: {str(e).splitlines()[0]}") from None
-    return OnnxModel(session, config), load_tokenizer(directory)
+    model = OnnxModel(session, config)
+    given = tuple(o.name for o in session.get_outputs())
+    if outputs is not None and given != outputs:
+        raise InputError(f"{directory / MODEL_FILE} outputs {', '.join(given)}, not {', '.join(outputs)}: export a "
+                         "model with that head")
+    return model, load_tokenizer(directory)

@@ -109,7 +109,8 @@ def answer_questions(model_dir: Path, examples: list[QuestionExample], batch_siz
                      onnx: bool = False) -> list[PredictedAnswer | None]:
     """The best answer to each question (None when no span of its context is allowed); with `onnx`, from the
     bert-export folder's graph in ONNX Runtime."""
-    model, tokenizer = load_onnx_model(model_dir) if onnx else load_question_answerer(model_dir)
+    model, tokenizer = load_onnx_model(model_dir, outputs=("start_logits", "end_logits")) if onnx \
+        else load_question_answerer(model_dir)
     family = fine_tuned_family(model_dir, max_seq_length)
     if family.windowing.max_seq_length > model.config.max_position_embeddings:
         raise InputError(f"--max-seq-length {family.windowing.max_seq_length} is longer than the model's "
