@@ -78,7 +78,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = resolve_model_dir(find_checkpoint(args.model)) if args.model else minilm_classifier(Path(tmp) / "model")
+        if args.model:
+            model_dir = resolve_model_dir(find_checkpoint(args.model))
+        else:
+            model_dir = minilm_classifier(Path(tmp) / "model")
         ours, tokenizer = load_classifier(model_dir, CLASSIFIERS)
         theirs = transformers.AutoModelForSequenceClassification.from_pretrained(
             model_dir, attn_implementation="sdpa").eval()

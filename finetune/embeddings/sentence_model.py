@@ -95,7 +95,10 @@ def load_encoder(source: ModelSource) -> nn.Module:
     """The bare encoder of a checkpoint of either family (BertModel without pooler, or DistilBertModel), whatever
     heads the checkpoint also has: those are left out on purpose, so loading reports nothing about them."""
     config = source.config
-    encoder = DistilBertModel(config) if config.model_type == "distilbert" else BertModel(config, add_pooling_layer=False)
+    if config.model_type == "distilbert":
+        encoder = DistilBertModel(config)
+    else:
+        encoder = BertModel(config, add_pooling_layer=False)
     try:
         with load_reports_silenced():
             load_hf_state_dict(encoder, read_state_dict(source.checkpoint), source=str(source.checkpoint))

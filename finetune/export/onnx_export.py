@@ -100,7 +100,8 @@ def require_exporter() -> None:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as e:
-        raise InputError(f"exporting to ONNX needs {e.name}: pip install 'bert-from-scratch[onnx]' (or -e \".[onnx]\")") from None
+        raise InputError(f"exporting to ONNX needs {e.name}: pip install 'bert-from-scratch[onnx]' "
+                         "(or -e \".[onnx]\")") from None
 
 
 @contextmanager
@@ -126,7 +127,8 @@ def export_onnx(model: str | Path, output: str | Path) -> Path:
     require_exporter()
     directory = resolve_model_dir(find_checkpoint(str(model)))
     graph, tokenizer = exported_model(directory)
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=graph.model.config.max_position_embeddings)
+    batch = torch.export.Dim("batch")
+    sequence = torch.export.Dim("sequence", max=graph.model.config.max_position_embeddings)
     names = graph.input_names()
     with torch.no_grad(), exporter_notes_silenced():
         program = torch.onnx.export(graph, example_inputs(graph, tokenizer.pad_token_id), dynamo=True,
@@ -140,4 +142,6 @@ def export_onnx(model: str | Path, output: str | Path) -> Path:
     summary = run_summary_file(directory)
     if summary.is_file():
         shutil.copy(summary, output / EXPORTED_SUMMARY)
+    else:  # an earlier export's into the same folder would describe another model
+        (output / EXPORTED_SUMMARY).unlink(missing_ok=True)
     return output / MODEL_FILE
