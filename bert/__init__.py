@@ -1,6 +1,6 @@
 """bert: BERT written by hand. Read config.py, then model.py (the encoder), heads.py (the tasks),
-checkpoint.py (HF-compatible loading and saving), and distilbert.py (DistilBERT: the same encoder without
-segment embeddings and pooler, with its own heads and checkpoint names)."""
+checkpoint.py (HF-compatible loading and saving), distilbert.py (DistilBERT: the same encoder without
+segment embeddings and pooler, with its own heads and checkpoint names), and pooling.py (sentence vectors)."""
 
 from .config import PRESETS, BertConfig, DistilBertConfig, read_config
 from .distilbert import (

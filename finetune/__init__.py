@@ -7,6 +7,8 @@ sentence_classification.py (the GLUE / own-files family), evaluate.py (predictio
 CLIs cli.py and predict.py. Named-entity recognition: conll.py (the task, its files, IOB1 -> IOB2),
 entities.py (the shared task's entity scores), token_classification.py (words to pieces, batches,
 predictions, and the family), predict_entities.py (entity spans of raw text). Question answering is in
-finetune/qa (squad.py, windows.py, decoding.py, metrics.py, family.py, run.py: its family, predict.py). The training loop itself,
+finetune/qa (squad.py, windows.py, decoding.py, metrics.py, family.py, run.py: its family, predict.py).
+Sentence embeddings (`bert-embed`) are in finetune/embeddings, ONNX export (`bert-export`, `bert-predict --onnx`)
+in finetune/export, and run_summary.py says where a run's best model and its settings are. The training loop itself,
 precision, DDP and checkpoints are in the top-level training/ package.
 """

@@ -26,6 +26,8 @@ Results go to --output (JSON lines if it ends in .jsonl, TSV otherwise) or to st
 A question-answering model (config.json's architectures: *ForQuestionAnswering, from `bert-finetune --task
 squad`) takes --question and --context, or --input with JSON lines of "question" and "context": see
 finetune.qa.predict.
+
+--onnx: --model is a folder written by bert-export, run in ONNX Runtime (fp32) instead of PyTorch.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import torch
 from bert.checkpoint import atomic_write
 from finetune.checkpoint import CLASSIFIERS, find_checkpoint, load_classifier
 from finetune.data import EncodedSplit
+from finetune.export.onnx_runner import load_onnx_model
 from training.errors import InputError
 from finetune.evaluate import predict_logits
 from finetune.file_task import parse_text_columns
@@ -48,6 +51,7 @@ from finetune.table_files import read_table, read_utf8
 from finetune.predict_entities import find_entities, format_entities, format_entity_file, is_token_classifier, single_texts
 from finetune.token_classification import TOKEN_CLASSIFIERS
 from finetune.qa import predict as qa_predict
+from finetune.run_summary import resolve_model_dir, run_summary_file
 from finetune.train import Recipe
 from tokenizer.cli import check_text_arguments, check_unicode
 from training import Precision, add_precision_flag, choose_precision
@@ -81,6 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-seq-length", type=int,
                    help="truncate to this many tokens (default: the length the model was fine-tuned with, from "
                         f"bert-finetune's summary.json; {DEFAULT_MAX_LENGTH} without one)")
+    p.add_argument("--onnx", action="store_true",
+                   help="--model is a bert-export folder: run its model.onnx in ONNX Runtime")
     add_precision_flag(p)
     args = p.parse_args(argv)
     if (args.question is None) != (args.context is None):
@@ -98,20 +104,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def resolve_model_dir(path: Path) -> Path:
-    """A bert-finetune output directory means its best model."""
-    summary = path / "summary.json"
-    if summary.is_file() and not (path / "config.json").exists():
-        try:
-            return path / json.loads(summary.read_text(encoding="utf-8"))["best_model"]
-        except (ValueError, KeyError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise InputError(f"{summary}: not a bert-finetune summary (no readable \"best_model\")") from None
-    return path
-
-
 def fine_tuned_length(model_dir: Path) -> int | None:
     """The --max-seq-length of the bert-finetune run that wrote `model_dir` (OUT/seed-N/model), if known."""
-    summary = model_dir.parent.parent / "summary.json"
+    summary = run_summary_file(model_dir)
     if not summary.is_file():
         return None
     try:
@@ -213,10 +208,17 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
     return "\n".join(rows) + "\n"
 
 
+def onnx_precision(requested: str) -> Precision:
+    """An exported graph runs as it was exported, in fp32."""
+    if requested not in ("auto", "fp32"):
+        raise InputError(f"--onnx runs the exported fp32 graph: --precision {requested} does not apply to it")
+    return Precision("fp32", "cpu", "the exported ONNX graph, in ONNX Runtime")
+
+
 def run(args: argparse.Namespace) -> None:
     check_text_arguments(*args.texts, args.question, args.context)
     model_dir = resolve_model_dir(find_checkpoint(args.model))
-    precision = choose_precision(args.precision, torch.device("cpu"))
+    precision = onnx_precision(args.precision) if args.onnx else choose_precision(args.precision, torch.device("cpu"))
     if qa_predict.is_question_answerer(model_dir):
         if args.text_columns is not None:
             raise InputError(f"{model_dir} answers questions: its --input is JSON lines of \"question\" and "
@@ -233,7 +235,8 @@ def run(args: argparse.Namespace) -> None:
         examples = read_inputs(args.input)
     tags_tokens = is_token_classifier(model_dir)  # a NER model: entity spans (finetune/predict_entities.py)
     texts = single_texts(examples) if tags_tokens else None
-    model, tokenizer = load_classifier(model_dir, TOKEN_CLASSIFIERS if tags_tokens else CLASSIFIERS)
+    model, tokenizer = load_onnx_model(model_dir, outputs=("logits",)) if args.onnx else \
+        load_classifier(model_dir, TOKEN_CLASSIFIERS if tags_tokens else CLASSIFIERS)
     print(precision.describe(), file=sys.stderr)
     max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
     as_jsonl = args.output is not None and args.output.suffix == ".jsonl"

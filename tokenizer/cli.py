@@ -64,18 +64,18 @@ def add_corpus_dataset_flags(parser) -> None:
                         help="text column of a dataset corpus (default: %(default)s)")
 
 
-def check_output_writable(output: Path) -> None:
+def check_output_writable(output: Path, flag: str = "--output") -> None:
     """Fail before training rather than after it: --output must be a directory that exists or can be made,
-    in a place we may write to. Nothing is created here."""
+    in a place we may write to (`flag` names it in the error). Nothing is created here."""
     if output.exists() and not output.is_dir():
-        raise InputError(f"--output {output}: exists and is not a directory")
+        raise InputError(f"{flag} {output}: exists and is not a directory")
     existing = output
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise InputError(f"--output {output}: {existing} is a file, not a directory")
+        raise InputError(f"{flag} {output}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"--output {output}: no permission to write in {existing}")
+        raise InputError(f"{flag} {output}: no permission to write in {existing}")
 
 
 def check_text_arguments(*texts: str | None) -> None:

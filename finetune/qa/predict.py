@@ -20,10 +20,12 @@ from pathlib import Path
 
 from bert.checkpoint import atomic_write
 from training.errors import InputError
+from finetune.export.onnx_runner import load_onnx_model
 from finetune.qa.decoding import Decoding, PredictedAnswer
 from finetune.qa.family import QuestionAnswering, load_question_answerer
 from finetune.qa.squad import QuestionExample
 from finetune.qa.windows import Windowing
+from finetune.run_summary import run_summary_file
 from finetune.table_files import read_utf8
 from tokenizer.cli import check_unicode
 from training import Precision
@@ -44,7 +46,7 @@ def fine_tuned_family(model_dir: Path, max_seq_length: int | None) -> QuestionAn
     question keeps at most half of each window, and a stride that no longer fits becomes half of what the
     context has left."""
     recorded = {}
-    summary = model_dir.parent.parent / "summary.json"
+    summary = run_summary_file(model_dir)
     if summary.is_file():
         run = json.loads(summary.read_text())
         recorded = {**run.get("windowing", {}), **run.get("decoding", {})}
@@ -103,9 +105,12 @@ def checked_question(question_id: str, question: str, context: str, where: str) 
 
 
 def answer_questions(model_dir: Path, examples: list[QuestionExample], batch_size: int,
-                     max_seq_length: int | None, precision: Precision) -> list[PredictedAnswer | None]:
-    """The best answer to each question (None when no span of its context is allowed)."""
-    model, tokenizer = load_question_answerer(model_dir)
+                     max_seq_length: int | None, precision: Precision,
+                     onnx: bool = False) -> list[PredictedAnswer | None]:
+    """The best answer to each question (None when no span of its context is allowed); with `onnx`, from the
+    bert-export folder's graph in ONNX Runtime."""
+    model, tokenizer = load_onnx_model(model_dir, outputs=("start_logits", "end_logits")) if onnx \
+        else load_question_answerer(model_dir)
     family = fine_tuned_family(model_dir, max_seq_length)
     if family.windowing.max_seq_length > model.config.max_position_embeddings:
         raise InputError(f"--max-seq-length {family.windowing.max_seq_length} is longer than the model's "
@@ -137,7 +142,7 @@ def run(args: argparse.Namespace, model_dir: Path, precision: Precision) -> None
         examples = read_questions(args.input)
     else:
         examples = [checked_question("1", args.question, args.context, "--question/--context")]
-    answers = answer_questions(model_dir, examples, args.batch_size, args.max_seq_length, precision)
+    answers = answer_questions(model_dir, examples, args.batch_size, args.max_seq_length, precision, args.onnx)
     if not args.input:
         print(format_answer(answers[0]))
         return
