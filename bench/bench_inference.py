@@ -28,7 +28,7 @@ import transformers
 
 from bert import BertForSequenceClassification
 from bert.checkpoint import load_reports_silenced
-from finetune.checkpoint import CLASSIFIERS, find_checkpoint, load_classifier
+from finetune.checkpoint import find_checkpoint, load_head_model
 from finetune.data import pad_inputs, sorted_batches
 from finetune.export import export_onnx, load_onnx_model
 from finetune.run_summary import resolve_model_dir
@@ -82,7 +82,7 @@ def main() -> None:
             model_dir = resolve_model_dir(find_checkpoint(args.model))
         else:
             model_dir = minilm_classifier(Path(tmp) / "model")
-        ours, tokenizer = load_classifier(model_dir, CLASSIFIERS)
+        ours, tokenizer = load_head_model(model_dir, "SequenceClassification")
         theirs = transformers.AutoModelForSequenceClassification.from_pretrained(
             model_dir, attn_implementation="sdpa").eval()
         export_onnx(model_dir, Path(tmp) / "onnx")

@@ -7,10 +7,11 @@ HF cache by bert.checkpoint.resolve_checkpoint_dir, the one resolver of every co
 checkpoint's own vocabulary (its vocab.txt) unless `--vocab` names another; a preset has no vocabulary, so it
 needs `--vocab`.
 
-The checkpoint's config.json says which family it is (`model_type`), and so which classifier
-fine-tunes it (CLASSIFIERS). A fine-tuned model is saved as config.json + model.safetensors + the
-tokenizer's files in that family's layout, so both `bert-predict` and
-`transformers.BertForSequenceClassification` (or `DistilBertForSequenceClassification`) load the directory.
+The checkpoint's config.json says which model type it is (`model_type`), and HEAD_MODELS which class puts a
+task family's head on it (a sentence classifier, a token classifier, a question answerer). A fine-tuned model
+is saved as config.json + model.safetensors + the tokenizer's files in that type's layout, so both
+`bert-predict` and `transformers` (BertForSequenceClassification, DistilBertForTokenClassification, ...) load
+the directory; config.json's `architectures` names the head, which is how a folder's family is recognised.
 """
 
 from __future__ import annotations
@@ -21,19 +22,25 @@ from pathlib import Path
 
 from torch import nn
 
-from bert import PRESETS, BertConfig, BertForSequenceClassification, DistilBertForSequenceClassification, read_config
+from bert import (PRESETS, BertConfig, BertForQuestionAnswering, BertForSequenceClassification,
+                  BertForTokenClassification, DistilBertForQuestionAnswering, DistilBertForSequenceClassification,
+                  DistilBertForTokenClassification, read_config)
 from bert.checkpoint import resolve_checkpoint_dir
 from training.errors import InputError
 from finetune.tasks import GlueTask
 from tokenizer import WordPieceTokenizer
 
 
-SequenceClassifier = BertForSequenceClassification | DistilBertForSequenceClassification
-
-# config.json's model_type -> the class that fine-tunes that family on a GLUE task
-CLASSIFIERS: dict[str, type[SequenceClassifier]] = {
-    "bert": BertForSequenceClassification,
-    "distilbert": DistilBertForSequenceClassification,
+# config.json's model_type -> head -> the class with that head on that model type's encoder. A head is named
+# as the class names end (BertFor<Head>), so config.json's architectures says which head a folder has.
+HEADS = ("SequenceClassification", "TokenClassification", "QuestionAnswering")
+HEAD_MODELS: dict[str, dict[str, type[nn.Module]]] = {
+    "bert": {"SequenceClassification": BertForSequenceClassification,
+             "TokenClassification": BertForTokenClassification,
+             "QuestionAnswering": BertForQuestionAnswering},
+    "distilbert": {"SequenceClassification": DistilBertForSequenceClassification,
+                   "TokenClassification": DistilBertForTokenClassification,
+                   "QuestionAnswering": DistilBertForQuestionAnswering},
 }
 
 
@@ -106,20 +113,25 @@ def label_config(task: GlueTask) -> dict:
     return {"id2label": dict(enumerate(task.label_names)), "problem_type": "single_label_classification"}
 
 
-def build_classifier(source: ModelSource, task: GlueTask) -> SequenceClassifier:
-    """A classifier for `task`: the checkpoint's encoder (its pretraining heads dropped) with a freshly
-    initialised classifier, or a randomly initialised model for a preset. Call set_seed first: the
-    fresh weights come from torch's global generator."""
-    classifier = CLASSIFIERS[source.config.model_type]
+def build_head_model(source: ModelSource, head: str, **config_overrides) -> nn.Module:
+    """The checkpoint's encoder (its pretraining or other heads dropped) with a fresh `head`, its config
+    changed by `config_overrides` (labels), or a randomly initialised model for a preset. Call set_seed
+    first: the fresh weights come from torch's global generator."""
+    model_class = HEAD_MODELS[source.config.model_type][head]
     if source.checkpoint is None:
-        return classifier(source.config.with_overrides(**label_config(task)))
+        return model_class(source.config.with_overrides(**config_overrides))
     try:
-        return classifier.from_pretrained(source.checkpoint, **label_config(task))
+        return model_class.from_pretrained(source.checkpoint, **config_overrides)
     except (OSError, ValueError) as e:
         raise InputError(str(e)) from None
 
 
-def save_classifier(model: SequenceClassifier, tokenizer: WordPieceTokenizer, directory: Path) -> None:
+def build_classifier(source: ModelSource, task: GlueTask) -> nn.Module:
+    """A sentence(-pair) classifier for `task` (build_head_model)."""
+    return build_head_model(source, "SequenceClassification", **label_config(task))
+
+
+def save_classifier(model: nn.Module, tokenizer: WordPieceTokenizer, directory: Path) -> None:
     """Write the model and its vocabulary to `directory`, replacing it as a whole.
 
     Files go to a temporary sibling first, which is then renamed into place, so a crash leaves either
@@ -136,9 +148,18 @@ def save_classifier(model: SequenceClassifier, tokenizer: WordPieceTokenizer, di
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_classifier(directory: str | Path, classifiers: dict[str, type] = CLASSIFIERS) -> tuple[nn.Module, WordPieceTokenizer]:
-    """A fine-tuned classifier and its tokenizer, for prediction. `classifiers` maps config.json's model_type
-    to the class (a sequence classifier by default; finetune/token_classification.py has token classifiers)."""
+def head_of(directory: Path) -> str | None:
+    """The head config.json's architectures names (HEADS), or None: a bare encoder, a pretraining checkpoint,
+    or no readable config."""
+    try:
+        architectures = read_config(Path(directory) / "config.json").architectures
+    except (OSError, ValueError, TypeError):
+        return None
+    return next((head for name in architectures for head in HEADS if name.endswith(f"For{head}")), None)
+
+
+def load_head_model(directory: str | Path, head: str) -> tuple[nn.Module, WordPieceTokenizer]:
+    """A fine-tuned model with `head` (HEADS) and its tokenizer, for prediction, in eval mode."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"{directory}: no such model directory")
@@ -148,7 +169,7 @@ def load_classifier(directory: str | Path, classifiers: dict[str, type] = CLASSI
         raise InputError(f"{directory}: config.json has vocab_size {config.vocab_size} but vocab.txt has "
                          f"{tokenizer.vocab_size} entries")
     try:
-        model = classifiers[config.model_type].from_pretrained(directory)
+        model = HEAD_MODELS[config.model_type][head].from_pretrained(directory)
     except (OSError, ValueError) as e:
         raise InputError(str(e)) from None
-    return model, tokenizer
+    return model.eval(), tokenizer

@@ -9,6 +9,7 @@ the same batch helps much more. Randomness is kept where it matters for SGD: whi
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,3 +132,10 @@ def pad_inputs(input_ids: list[list[int]], token_type_ids: list[list[int]], posi
     if token_types:
         batch["token_type_ids"] = padded_types
     return batch
+
+
+def subsample(data, n: int | None) -> None:
+    """Keep a random n of `data.train` (the same subset every time), in their original order."""
+    if n is not None and n < len(data.train):
+        keep = sorted(random.Random(0).sample(range(len(data.train)), n))
+        data.train = [data.train[i] for i in keep]

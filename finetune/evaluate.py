@@ -1,9 +1,4 @@
-"""Running a classifier over a split, scoring it, and writing what it predicted.
-
-Under DDP each process runs a share of the batches and writes its logits into its rows of a zero
-tensor; summing that tensor over processes gives every process the logits of the whole split, so
-metrics are always computed on all of it.
-"""
+"""Running a classifier over a split (finetune/inference.py), scoring it, and writing what it predicted."""
 
 from __future__ import annotations
 
@@ -15,30 +10,23 @@ from torch import nn
 
 from bert.checkpoint import atomic_write
 from training import DistributedContext, Precision
-from finetune.data import EncodedSplit, collate, sorted_batches
+from finetune.data import EncodedSplit, collate
+from finetune.inference import predict_rows
 from finetune.metrics import compute_metrics
 from finetune.tasks import GlueTask
 
 
-@torch.no_grad()
 def predict_logits(model: nn.Module, split: EncodedSplit, batch_size: int, pad_token_id: int,
                    ctx: DistributedContext | None = None, precision: Precision | None = None) -> torch.Tensor:
     """(n, num_labels) float32 logits for every example of `split`, in the split's order (fp32 unless
     `precision` says otherwise)."""
-    ctx = ctx or DistributedContext()
-    precision = precision or Precision("fp32", ctx.device.type, "default")
-    was_training = model.training
-    model.eval()
-    logits = torch.zeros(len(split), model.config.num_labels, device=ctx.device)
-    for positions in sorted_batches(split.lengths, batch_size)[ctx.rank::ctx.world_size]:
+    def make_batch(positions):
         batch = collate(split, positions, pad_token_id, token_types=model.config.type_vocab_size > 0)
         batch.pop("labels", None)
-        with precision.autocast():
-            out = model(**{k: v.to(ctx.device) for k, v in batch.items()})
-        logits[positions] = out.logits.float()
-    ctx.all_reduce_sum(logits)  # each row was filled by exactly one process
-    model.train(was_training)
-    return logits.cpu()
+        return batch
+
+    return predict_rows(model, split.lengths, batch_size, make_batch, lambda out: out.logits,
+                        (model.config.num_labels,), ctx, precision)
 
 
 def decide(task: GlueTask, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -1,62 +1,33 @@
-"""`bert-predict`: run a fine-tuned classifier on your own sentences.
+"""Prediction with a sentence(-pair) classifier or regressor: `TextClassifier`, what load_predictor returns
+for one (finetune/predictor.py), and bert-predict's input files and output formats for it.
 
-    bert-predict --model runs/cola "The book was written by John."
-    bert-predict --model runs/mrpc/seed-1/model "He left early." "He did not stay long."
-    bert-predict --model runs/mrpc --input pairs.tsv --output predictions.tsv
-    bert-predict --model runs/ner "Angela Merkel visited Paris on Tuesday."
-    bert-predict --model runs/squad --question "Who wrote it?" --context "It was written by Pina Bausch."
+    classifier = load_predictor("runs/mrpc")
+    classifier("He left early.")                           -> Prediction(label, probabilities)
+    classifier(("He left early.", "He did not stay long."))  a pair
+    classifier(["one text", ("a", "pair")])                -> [Prediction, Prediction]
 
-A token classifier (config.json's architecture, e.g. BertForTokenClassification from `bert-finetune --task
-conll2003`) prints the text's entities instead: character offsets, type, score and the entity's text, one
-per line (finetune/predict_entities.py); with --input, TSV rows `index start end type score entity`, or one
-JSON object per text.
+Texts are cut to the length the model was fine-tuned with (its run's summary.json), 128 without one.
 
---model is a model directory (config.json, model.safetensors, vocab.txt; BERT or DistilBERT), a
-`bert-finetune` output directory, whose best model (summary.json's best_model) is used, or a Hugging Face Hub
-id of a fine-tuned classifier (fetched into the HF cache; read from there offline). Texts are cut to the
-length the model was fine-tuned with, as recorded in that summary.json (128 where no summary is found;
---max-seq-length).
-
---input formats: `.jsonl` — one object per line with "text" and optionally "pair";
-anything else — TSV, one example per line, `text` or `text<TAB>pair`, no header.
-With --text-columns NAME[,NAME], --input is read as bert-finetune reads your own files (CSV, TSV or JSON lines
-with a header; finetune/table_files.py) and the text (and pair) come from those columns.
-Results go to --output (JSON lines if it ends in .jsonl, TSV otherwise) or to stdout as TSV.
-
-A question-answering model (config.json's architectures: *ForQuestionAnswering, from `bert-finetune --task
-squad`) takes --question and --context, or --input with JSON lines of "question" and "context": see
-finetune.qa.predict.
-
---onnx: --model is a folder written by bert-export, run in ONNX Runtime (fp32) instead of PyTorch.
+bert-predict's --input: `.jsonl`, one object per line with "text" and optionally "pair"; anything else TSV,
+one example per line, `text` or `text<TAB>pair`, no header. With --text-columns NAME[,NAME] the file is read
+as bert-finetune reads your own files (CSV, TSV or JSON lines with a header; finetune/table_files.py).
+Results are JSON lines (an --output ending in .jsonl) or TSV.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from bert.checkpoint import atomic_write
-from finetune.checkpoint import CLASSIFIERS, find_checkpoint, load_classifier
 from finetune.data import EncodedSplit
-from finetune.export.onnx_runner import load_onnx_model
-from training.errors import InputError
 from finetune.evaluate import predict_logits
 from finetune.file_task import parse_text_columns
+from finetune.run_summary import fine_tuned_length
 from finetune.table_files import read_table, read_utf8
-from finetune.predict_entities import find_entities, format_entities, format_entity_file, is_token_classifier, single_texts
-from finetune.token_classification import TOKEN_CLASSIFIERS
-from finetune.qa import predict as qa_predict
-from finetune.run_summary import resolve_model_dir, run_summary_file
-from finetune.train import Recipe
-from tokenizer.cli import check_text_arguments, check_unicode
-from training import Precision, add_precision_flag, choose_precision
-
-DEFAULT_MAX_LENGTH = Recipe.max_seq_length  # bert-finetune's default --max-seq-length
+from tokenizer.cli import check_unicode
+from training import DistributedContext, Precision
+from training.errors import InputError
 
 
 @dataclass
@@ -65,54 +36,6 @@ class Prediction:
     pair: str | None
     label: str  # the class name, or the score as text for a regression model
     probabilities: dict[str, float] | None  # class name -> probability; None for regression
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="bert-predict", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.split("\n")[2:]))
-    p.add_argument("--model", required=True,
-                   help="model directory, bert-finetune output directory, or Hugging Face Hub model id")
-    p.add_argument("texts", nargs="*", metavar="TEXT", help='a sentence, or a sentence pair: "first" "second"')
-    p.add_argument("--question", help="a question about --context (question-answering models)")
-    p.add_argument("--context", help="the text that holds --question's answer")
-    p.add_argument("--input", type=Path, help="predict every line of a .tsv or .jsonl file")
-    p.add_argument("--text-columns", metavar="NAME[,NAME]",
-                   help="read --input as a table with a header (CSV, TSV or JSON lines) and take the text, or a "
-                        "pair, from these columns")
-    p.add_argument("--output", type=Path, help="where --input's predictions go (default: stdout)")
-    p.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
-    p.add_argument("--max-seq-length", type=int,
-                   help="truncate to this many tokens (default: the length the model was fine-tuned with, from "
-                        f"bert-finetune's summary.json; {DEFAULT_MAX_LENGTH} without one)")
-    p.add_argument("--onnx", action="store_true",
-                   help="--model is a bert-export folder: run its model.onnx in ONNX Runtime")
-    add_precision_flag(p)
-    args = p.parse_args(argv)
-    if (args.question is None) != (args.context is None):
-        p.error("--question and --context go together")
-    if args.question is not None and (args.texts or args.input):
-        p.error("give --question and --context, or TEXT, or --input FILE: one of them")
-    if args.question is None and bool(args.texts) == bool(args.input):
-        p.error("give either one sentence (or two, for a pair) or --input FILE")
-    if args.text_columns is not None and args.input is None:
-        p.error("--text-columns names columns of --input's file")
-    if len(args.texts) > 2:
-        p.error(f"expected a sentence or a sentence pair, got {len(args.texts)} texts (quote each sentence)")
-    if args.batch_size < 1:
-        p.error(f"--batch-size must be at least 1, got {args.batch_size}")
-    return args
-
-
-def fine_tuned_length(model_dir: Path) -> int | None:
-    """The --max-seq-length of the bert-finetune run that wrote `model_dir` (OUT/seed-N/model), if known."""
-    summary = run_summary_file(model_dir)
-    if not summary.is_file():
-        return None
-    try:
-        return int(json.loads(summary.read_text())["recipe"]["max_seq_length"])
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 def read_inputs(path: Path) -> list[tuple[str, str | None]]:
@@ -166,12 +89,13 @@ def _tsv_example(line: str, where: str) -> tuple[str, str | None]:
 
 
 def predict(model, tokenizer, examples: list[tuple[str, str | None]], batch_size: int,
-            max_length: int, precision: Precision | None = None) -> list[Prediction]:
+            max_length: int, precision: Precision | None = None,
+            ctx: DistributedContext | None = None) -> list[Prediction]:
     """Classify (or score) every (text, pair) in batches of similar length."""
     encodings = [tokenizer.encode(text, pair, max_length=max_length) for text, pair in examples]
     split = EncodedSplit(examples=[], input_ids=[list(e.ids) for e in encodings],
                          token_type_ids=[list(e.token_type_ids) for e in encodings], labels=None)
-    logits = predict_logits(model, split, batch_size, tokenizer.pad_token_id, precision=precision)
+    logits = predict_logits(model, split, batch_size, tokenizer.pad_token_id, ctx, precision)
     if model.config.num_labels == 1:
         return [Prediction(text, pair, f"{score:.4f}", None) for (text, pair), score in zip(examples, logits[:, 0].tolist())]
     names = [model.config.id2label[i] for i in range(model.config.num_labels)] if model.config.id2label \
@@ -208,62 +132,51 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
     return "\n".join(rows) + "\n"
 
 
-def onnx_precision(requested: str) -> Precision:
-    """An exported graph runs as it was exported, in fp32."""
-    if requested not in ("auto", "fp32"):
-        raise InputError(f"--onnx runs the exported fp32 graph: --precision {requested} does not apply to it")
-    return Precision("fp32", "cpu", "the exported ONNX graph, in ONNX Runtime")
 
 
-def run(args: argparse.Namespace) -> None:
-    check_text_arguments(*args.texts, args.question, args.context)
-    model_dir = resolve_model_dir(find_checkpoint(args.model))
-    precision = onnx_precision(args.precision) if args.onnx else choose_precision(args.precision, torch.device("cpu"))
-    if qa_predict.is_question_answerer(model_dir):
-        if args.text_columns is not None:
-            raise InputError(f"{model_dir} answers questions: its --input is JSON lines of \"question\" and "
-                             "\"context\", without --text-columns")
-        print(precision.describe(), file=sys.stderr)
-        return qa_predict.run(args, model_dir, precision)
-    if args.question is not None:
-        raise InputError(f"{model_dir} is a classifier, not a question-answering model: give TEXT (or a pair)")
-    if args.input is None:
-        examples = [(args.texts[0], args.texts[1] if len(args.texts) > 1 else None)]
-    elif args.text_columns is not None:
-        examples = read_table_inputs(args.input, args.text_columns)
-    else:
-        examples = read_inputs(args.input)
-    tags_tokens = is_token_classifier(model_dir)  # a NER model: entity spans (finetune/predict_entities.py)
-    texts = single_texts(examples) if tags_tokens else None
-    model, tokenizer = load_onnx_model(model_dir, outputs=("logits",)) if args.onnx else \
-        load_classifier(model_dir, TOKEN_CLASSIFIERS if tags_tokens else CLASSIFIERS)
-    print(precision.describe(), file=sys.stderr)
-    max_length = args.max_seq_length or fine_tuned_length(model_dir) or DEFAULT_MAX_LENGTH
-    as_jsonl = args.output is not None and args.output.suffix == ".jsonl"
-    if tags_tokens:
-        found = find_entities(model, tokenizer, texts, args.batch_size, max_length, precision)
-        text = format_entity_file(texts, found, as_jsonl) if args.input else format_entities(found[0])
-    else:
-        predictions = predict(model, tokenizer, examples, args.batch_size, max_length, precision)
-        text = format_file(predictions, as_jsonl) if args.input else format_single(predictions[0]) + "\n"
-    if args.output is None or not args.input:  # one text's answer is always printed
-        sys.stdout.write(text)
-    else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-        print(f"{len(examples)} predictions written to {args.output}", file=sys.stderr)
+class TextClassifier:
+    """A fine-tuned sentence(-pair) classifier (or regressor) as a callable; see the module docstring."""
+
+    def __init__(self, model, tokenizer, max_length: int, batch_size: int = 64, precision: Precision | None = None,
+                 ctx: DistributedContext | None = None):
+        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.batch_size, self.precision, self.ctx = batch_size, precision, ctx
+
+    @classmethod
+    def for_model(cls, model_dir: Path, model, tokenizer, max_seq_length: int | None, batch_size: int,
+                  precision: Precision, ctx: DistributedContext) -> "TextClassifier":
+        return cls(model, tokenizer, max_seq_length or fine_tuned_length(model_dir), batch_size, precision, ctx)
+
+    def __call__(self, inputs: str | tuple[str, str] | list) -> Prediction | list[Prediction]:
+        single = isinstance(inputs, (str, tuple))
+        examples = [text_example(item) for item in ([inputs] if single else inputs)]
+        predictions = self.predict(examples)
+        return predictions[0] if single else predictions
+
+    def predict(self, examples: list[tuple[str, str | None]]) -> list[Prediction]:
+        return predict(self.model, self.tokenizer, examples, self.batch_size, self.max_length, self.precision,
+                       self.ctx)
+
+    # bert-predict's side: where examples come from and how answers are written
+    def read_examples(self, options) -> list[tuple[str, str | None]]:
+        if options.question is not None:
+            raise InputError("this model is a classifier, not a question-answering model: give TEXT (or a pair)")
+        if options.input is None:
+            return [(options.texts[0], options.texts[1] if len(options.texts) > 1 else None)]
+        if options.text_columns is not None:
+            return read_table_inputs(options.input, options.text_columns)
+        return read_inputs(options.input)
+
+    def format(self, predictions: list[Prediction], from_file: bool, as_jsonl: bool) -> str:
+        return format_file(predictions, as_jsonl) if from_file else format_single(predictions[0]) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        with torch.no_grad():
-            run(args)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def text_example(item) -> tuple[str, str | None]:
+    """A text, or a (text, pair) tuple, checked: what the tokenizer can take."""
+    text, pair = (item, None) if isinstance(item, str) else tuple(item) if len(item) == 2 else (None, None)
+    if not isinstance(text, str) or not isinstance(pair, (str, type(None))):
+        raise InputError(f"expected a text or a (text, pair) tuple of strings, got {item!r}")
+    check_unicode(text, "the text")
+    if pair is not None:
+        check_unicode(pair, "the pair")
+    return text, pair

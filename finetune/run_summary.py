@@ -31,3 +31,16 @@ def resolve_model_dir(path: Path) -> Path:
         except (ValueError, KeyError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise InputError(f"{summary}: not a bert-finetune summary (no readable \"best_model\")") from None
     return path
+
+
+DEFAULT_MAX_SEQ_LENGTH = 128  # bert-finetune's default --max-seq-length (finetune.train.Recipe)
+
+
+def fine_tuned_length(model_dir: Path) -> int:
+    """The --max-seq-length of the bert-finetune run that wrote `model_dir`, where its summary.json says;
+    the default otherwise."""
+    summary = run_summary_file(model_dir)
+    try:
+        return int(json.loads(summary.read_text())["recipe"]["max_seq_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_MAX_SEQ_LENGTH

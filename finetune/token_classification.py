@@ -33,35 +33,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bert import BertForTokenClassification, DistilBertForTokenClassification
 from bert.heads import IGNORE_INDEX
-from finetune.checkpoint import ModelSource, load_classifier, save_classifier
+from finetune.checkpoint import ModelSource, build_head_model, load_head_model, save_classifier
 from finetune.conll import Sentence, TokenTask, TokenTaskData, write_conll_predictions
-from finetune.data import EncodedSplit, collate as collate_inputs, sorted_batches
+from finetune.data import EncodedSplit, collate as collate_inputs
+from finetune.inference import predict_rows
 from finetune.entities import entity_scores, entity_spans
-from training.errors import InputError
 from training import DistributedContext, Precision
 
-TokenClassifier = BertForTokenClassification | DistilBertForTokenClassification
-
-# config.json's model_type -> the class that fine-tunes that family on a token task
-TOKEN_CLASSIFIERS: dict[str, type[TokenClassifier]] = {
-    "bert": BertForTokenClassification,
-    "distilbert": DistilBertForTokenClassification,
-}
-
-
-def build_model(source: ModelSource, task: TokenTask) -> TokenClassifier:
+def build_model(source: ModelSource, task: TokenTask) -> nn.Module:
     """The checkpoint's encoder with a fresh (hidden -> num_labels) layer on every token, labels named in
     config.json (id2label); a random model for a preset. Call set_seed first: fresh weights come from it."""
-    classifier = TOKEN_CLASSIFIERS[source.config.model_type]
-    labels = {"id2label": dict(enumerate(task.labels)), "problem_type": None}
-    if source.checkpoint is None:
-        return classifier(source.config.with_overrides(**labels))
-    try:
-        return classifier.from_pretrained(source.checkpoint, **labels)
-    except (OSError, ValueError) as e:
-        raise InputError(str(e)) from None
+    return build_head_model(source, "TokenClassification", id2label=dict(enumerate(task.labels)), problem_type=None)
 
 
 # ------------------------------------------------------------------ words -> pieces
@@ -144,31 +127,23 @@ def collate(split: EncodedSentences, positions: list[int], pad_token_id: int,
 
 # ------------------------------------------------------------------ predicting and scoring
 
-@torch.no_grad()
 def predict_pieces(model: nn.Module, split: EncodedSentences, batch_size: int, pad_token_id: int,
                    ctx: DistributedContext | None = None,
                    precision: Precision | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The most probable label of every piece and its probability: two (n, longest) tensors, in the split's
-    order (padding positions hold 0). Under DDP each process fills its batches' rows; a sum shares them."""
-    ctx = ctx or DistributedContext()
-    precision = precision or Precision("fp32", ctx.device.type, "default")
-    was_training = model.training
-    model.eval()
-    longest = max(split.lengths)
-    label_ids = torch.zeros(len(split), longest, dtype=torch.long, device=ctx.device)
-    probabilities = torch.zeros(len(split), longest, device=ctx.device)
-    for positions in sorted_batches(split.lengths, batch_size)[ctx.rank::ctx.world_size]:
+    order (padding positions hold 0)."""
+    def make_batch(positions):
         batch = collate(split, positions, pad_token_id, token_types=model.config.type_vocab_size > 0)
         batch.pop("labels", None)
-        with precision.autocast():
-            logits = model(**{k: v.to(ctx.device) for k, v in batch.items()}).logits.float()  # (b, seq, labels)
-        best_probability, best_label = logits.softmax(dim=-1).max(dim=-1)  # (b, seq) each
-        label_ids[positions, :logits.shape[1]] = best_label
-        probabilities[positions, :logits.shape[1]] = best_probability
-    ctx.all_reduce_sum(label_ids)  # each row was filled by exactly one process
-    ctx.all_reduce_sum(probabilities)
-    model.train(was_training)
-    return label_ids.cpu(), probabilities.cpu()
+        return batch
+
+    def best_tags(output) -> torch.Tensor:  # (b, seq, 2): the best label's probability and the label
+        best_probability, best_label = output.logits.float().softmax(dim=-1).max(dim=-1)  # (b, seq) each
+        return torch.stack([best_probability, best_label.float()], dim=-1)
+
+    rows = predict_rows(model, split.lengths, batch_size, make_batch, best_tags, (max(split.lengths), 2), ctx,
+                        precision)
+    return rows[..., 1].long(), rows[..., 0]
 
 
 def predict_words(model: nn.Module, split: EncodedSentences, labels: Sequence[str], batch_size: int,
@@ -242,7 +217,7 @@ class TokenClassification:
         write_conll_predictions(out / "dev_predictions.conll", self.data.dev.sentences, dev_tags)
 
     def load_best(self, directory: Path) -> nn.Module:
-        return load_classifier(directory, TOKEN_CLASSIFIERS)[0]
+        return load_head_model(directory, "TokenClassification")[0]
 
     def write_test(self, model: nn.Module, ctx: DistributedContext, precision: Precision,
                    out: Path) -> dict[str, float]:

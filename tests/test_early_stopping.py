@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from finetune import cli
-from finetune.checkpoint import load_classifier
+from finetune.checkpoint import load_head_model
 from finetune.data import encode_split
 from finetune.evaluate import predict_logits
 from finetune.metrics import matthews_corrcoef
@@ -61,7 +61,7 @@ def test_stops_where_dev_stopped_improving(stopped_run):
 
 def test_the_model_kept_is_the_best_evaluation(stopped_run, workspace):
     summary = json.loads((stopped_run / "summary.json").read_text())
-    model, tokenizer = load_classifier(stopped_run / summary["best_model"])
+    model, tokenizer = load_head_model(stopped_run / summary["best_model"], "SequenceClassification")
     task = get_task("cola")
     dev = encode_split(tokenizer, task, load_task_data(task, workspace / "data").dev["dev"], 128)
     logits = predict_logits(model, dev, 16, tokenizer.pad_token_id, precision=Precision("fp32", "cpu", "as trained"))

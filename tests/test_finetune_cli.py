@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from finetune import cli, predict
-from finetune.checkpoint import load_classifier
+from finetune.checkpoint import load_head_model
 from finetune.data import encode_split
 from finetune.evaluate import predict_logits
 from finetune.metrics import matthews_corrcoef
@@ -88,7 +88,7 @@ def test_outputs_on_disk(overfit_run):
 
 def test_best_model_reload_reproduces_reported_score(overfit_run, workspace):
     summary = json.loads((overfit_run / "summary.json").read_text())
-    model, tokenizer = load_classifier(overfit_run / summary["best_model"])
+    model, tokenizer = load_head_model(overfit_run / summary["best_model"], "SequenceClassification")
     task = get_task("cola")
     dev = encode_split(tokenizer, task, load_task_data(task, workspace / "overfit").dev["dev"], 128)
     logits = predict_logits(model, dev, 16, tokenizer.pad_token_id, precision=Precision(summary["recipe"]["precision"], "cpu", "as trained"))
@@ -99,7 +99,7 @@ def test_best_model_reload_reproduces_reported_score(overfit_run, workspace):
 def test_saved_model_loads_in_transformers(overfit_run):
     transformers = pytest.importorskip("transformers")
     model_dir = overfit_run / "seed-1" / "model"
-    ours, tokenizer = load_classifier(model_dir)
+    ours, tokenizer = load_head_model(model_dir, "SequenceClassification")
     theirs = transformers.BertForSequenceClassification.from_pretrained(model_dir).eval()
     assert theirs.config.id2label == {0: "unacceptable", 1: "acceptable"}
     batch = tokenizer(["The sailors rode the breeze clear of the rocks.", "Him and me went home."])
@@ -362,7 +362,7 @@ def test_distilbert_regression_on_stsb(distilbert_checkpoint, tmp_path):
 def test_fine_tuned_distilbert_loads_in_transformers(distilbert_run):
     transformers = pytest.importorskip("transformers")
     model_dir = distilbert_run / "seed-1" / "model"
-    ours, tokenizer = load_classifier(model_dir)
+    ours, tokenizer = load_head_model(model_dir, "SequenceClassification")
     assert type(ours).__name__ == "DistilBertForSequenceClassification"
     theirs, info = transformers.DistilBertForSequenceClassification.from_pretrained(model_dir, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info

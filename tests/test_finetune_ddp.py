@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from finetune.checkpoint import load_classifier
+from finetune.checkpoint import load_head_model
 from finetune.data import encode_split
 from finetune.evaluate import predict_logits, score
 from finetune.tasks import get_task, load_task_data
@@ -37,7 +37,7 @@ def test_two_processes_score_the_whole_dev_set(tmp_path):
     dev_predictions = (output / "seed-1" / "dev_predictions.tsv").read_text().splitlines()
     assert len(dev_predictions) == 1 + 35
     # one process, the saved best model, the same batches: the same score as the two processes reported
-    model, tokenizer = load_classifier(output / "seed-1" / "model")
+    model, tokenizer = load_head_model(output / "seed-1" / "model", "SequenceClassification")
     task = get_task("cola")
     dev = encode_split(tokenizer, task, load_task_data(task, tmp_path / "glue").dev["dev"], 128)
     logits = predict_logits(model, dev, 4, tokenizer.pad_token_id, precision=Precision(summary["recipe"]["precision"], "cpu", "as trained"))

@@ -107,14 +107,13 @@ def test_prediction_files_are_conlleval_layout_and_give_the_reported_scores(over
 
 def test_saved_model_loads_in_transformers_with_its_labels(overfit_run):
     transformers = pytest.importorskip("transformers")
-    from finetune.checkpoint import load_classifier
-    from finetune.token_classification import TOKEN_CLASSIFIERS
+    from finetune.checkpoint import load_head_model
 
     model_dir = overfit_run / "seed-1" / "model"
     theirs = transformers.BertForTokenClassification.from_pretrained(model_dir).eval()
     assert theirs.config.id2label == dict(enumerate(CONLL2003.labels))
     assert theirs.config.label2id == {label: i for i, label in enumerate(CONLL2003.labels)}
-    ours, tokenizer = load_classifier(model_dir, TOKEN_CLASSIFIERS)
+    ours, tokenizer = load_head_model(model_dir, "TokenClassification")
     batch = tokenizer(["Angela Merkel met Jacques Chirac in Paris .", "Schwarzenegger visited Vienna"])
     with torch.no_grad():
         diff = (ours(**batch).logits - theirs(**batch).logits).abs().max().item()

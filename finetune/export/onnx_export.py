@@ -34,21 +34,19 @@ import torch
 from torch import nn
 
 from bert.checkpoint import atomic_write
-from finetune.checkpoint import CLASSIFIERS, find_checkpoint, resolve_model
+from finetune.checkpoint import find_checkpoint, head_of, load_head_model, resolve_model
 from finetune.embeddings.sentence_model import load_encoder
 from finetune.export.onnx_runner import MODEL_FILE
 from finetune.run_summary import resolve_model_dir
-from finetune.qa.family import QA_MODELS
 from finetune.run_summary import EXPORTED_SUMMARY, run_summary_file
-from finetune.token_classification import TOKEN_CLASSIFIERS
 from tokenizer.cli import check_output_writable
 from training.errors import InputError
 
-# architecture suffix -> (config.json's model_type -> class), and the outputs of that head, in order
-HEADS = {
-    "ForSequenceClassification": (CLASSIFIERS, ("logits",)),
-    "ForTokenClassification": (TOKEN_CLASSIFIERS, ("logits",)),
-    "ForQuestionAnswering": (QA_MODELS, ("start_logits", "end_logits")),
+# a head (finetune.checkpoint.HEADS) -> the outputs of its graph, in order
+HEAD_OUTPUTS = {
+    "SequenceClassification": ("logits",),
+    "TokenClassification": ("logits",),
+    "QuestionAnswering": ("start_logits", "end_logits"),
 }
 ENCODER_OUTPUTS = ("last_hidden_state",)
 
@@ -74,15 +72,11 @@ class ExportedGraph(nn.Module):
 
 def exported_model(directory: Path) -> tuple[ExportedGraph, object]:
     """The model of a checkpoint folder as the graph to export, and its tokenizer."""
+    head = head_of(directory)
+    if head is not None:
+        model, tokenizer = load_head_model(directory, head)
+        return ExportedGraph(model, HEAD_OUTPUTS[head]), tokenizer
     source, tokenizer = resolve_model(str(directory), vocab=None)
-    architecture = next(iter(source.config.architectures or []), "")
-    for suffix, (classes, outputs) in HEADS.items():
-        if architecture.endswith(suffix):
-            try:
-                model = classes[source.config.model_type].from_pretrained(source.checkpoint)
-            except (OSError, ValueError) as e:
-                raise InputError(str(e)) from None
-            return ExportedGraph(model.eval(), outputs), tokenizer
     return ExportedGraph(load_encoder(source), ENCODER_OUTPUTS), tokenizer
 
 

@@ -28,25 +28,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bert import BertForQuestionAnswering, DistilBertForQuestionAnswering
 from bert.checkpoint import atomic_write
-from finetune.checkpoint import ModelSource, resolve_model, save_classifier
-from finetune.data import sorted_batches
-from training.errors import InputError
+from finetune.checkpoint import ModelSource, build_head_model, load_head_model, save_classifier
+from finetune.inference import predict_rows
 from finetune.qa.decoding import Decoding, PredictedAnswer, answer_all, best_text, nbest_record
 from finetune.qa.metrics import squad_scores
 from finetune.qa.squad import QuestionExample
 from finetune.qa.windows import Windowing, Windows, collate_windows, encode_windows
 from training import DistributedContext, Precision
-
-QuestionAnswerer = BertForQuestionAnswering | DistilBertForQuestionAnswering
-
-# config.json's model_type -> the class that answers questions with that family's encoder
-QA_MODELS: dict[str, type[QuestionAnswerer]] = {
-    "bert": BertForQuestionAnswering,
-    "distilbert": DistilBertForQuestionAnswering,
-}
-
 
 class QuestionAnswering:
     """SQuAD v1.1-style extractive QA: windows in, n-best character spans out, scored by EM and F1."""
@@ -59,16 +48,10 @@ class QuestionAnswering:
         self.windowing = windowing
         self.decoding = decoding
 
-    def build_model(self, source: ModelSource) -> QuestionAnswerer:
+    def build_model(self, source: ModelSource) -> nn.Module:
         """The checkpoint's encoder (pretraining or classifier heads dropped) with a fresh start/end layer,
         or a random model for a preset. Call set_seed first: fresh weights come from torch's generator."""
-        model_class = QA_MODELS[source.config.model_type]
-        if source.checkpoint is None:
-            return model_class(source.config)
-        try:
-            return model_class.from_pretrained(source.checkpoint)
-        except (OSError, ValueError) as e:
-            raise InputError(str(e)) from None
+        return build_head_model(source, "QuestionAnswering")
 
     def encode(self, tokenizer, examples: list[QuestionExample], labelled: bool,
                show_progress: bool = False) -> Windows:
@@ -96,31 +79,21 @@ class QuestionAnswering:
         write_predictions(out, answers)
 
 
-@torch.no_grad()
 def predict_span_logits(model: nn.Module, windows: Windows, batch_size: int, pad_token_id: int,
                         ctx: DistributedContext | None = None,
                         precision: Precision | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Start and end logits, each (windows, longest) float32 in the windows' order; positions past a window's
-    length are 0. Under DDP each process scores a share of the batches and the rows are summed."""
-    ctx = ctx or DistributedContext()
-    precision = precision or Precision("fp32", ctx.device.type, "default")
-    was_training = model.training
-    model.eval()
-    longest = max(windows.lengths)
-    logits = torch.zeros(2, len(windows), longest, device=ctx.device)  # start, end
-    for positions in sorted_batches(windows.lengths, batch_size)[ctx.rank::ctx.world_size]:
+    length are 0."""
+    def make_batch(positions):
         batch = collate_windows(windows, positions, pad_token_id, token_types=model.config.type_vocab_size > 0)
         batch.pop("start_positions", None)
         batch.pop("end_positions", None)
-        with precision.autocast():
-            out = model(**{k: v.to(ctx.device) for k, v in batch.items()})
-        width = out.start_logits.shape[1]
-        logits[0, positions, :width] = out.start_logits.float()
-        logits[1, positions, :width] = out.end_logits.float()
-    ctx.all_reduce_sum(logits)  # each row was filled by exactly one process
-    model.train(was_training)
-    start_logits, end_logits = logits.cpu()
-    return start_logits, end_logits
+        return batch
+
+    rows = predict_rows(model, windows.lengths, batch_size, make_batch,
+                        lambda out: torch.stack([out.start_logits, out.end_logits], dim=-1),
+                        (max(windows.lengths), 2), ctx, precision)  # (windows, longest, 2)
+    return rows[..., 0], rows[..., 1]
 
 
 def write_predictions(out: Path, answers: dict[str, list[PredictedAnswer]]) -> None:
@@ -137,9 +110,6 @@ def write_prediction_files(out: Path, nbest: dict[str, list[dict]]) -> None:
         atomic_write(out / name, lambda tmp, text=text: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def load_question_answerer(directory: Path) -> tuple[QuestionAnswerer, object]:
+def load_question_answerer(directory: Path) -> tuple[nn.Module, object]:
     """A fine-tuned QA model and its tokenizer, for prediction."""
-    source, tokenizer = resolve_model(str(directory), vocab=None)
-    if source.checkpoint is None:
-        raise InputError(f"{directory}: no such model directory")
-    return QuestionAnswering().build_model(source).eval(), tokenizer
+    return load_head_model(directory, "QuestionAnswering")
