@@ -34,8 +34,8 @@ from training import (Precision, add_precision_flag, build_lr_schedule, build_op
 from finetune import cli  # noqa: E402
 from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.cli import subsample  # noqa: E402
-from finetune.metrics import compute_metrics  # noqa: E402
-from finetune.tasks import get_task, load_task_data  # noqa: E402
+from finetune.sentence.metrics import compute_metrics  # noqa: E402
+from finetune.sentence.tasks import get_task, load_task_data  # noqa: E402
 
 RUNS = ("ours", "hf-dynamic", "hf-fixed128")
 

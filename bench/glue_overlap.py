@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from finetune.tasks import get_task, read_tsv_split
+from finetune.sentence.tasks import get_task, read_tsv_split
 
 # (dev of this task, train of that task)
 PAIRS = [("mrpc", "mrpc"), ("cola", "cola"), ("mrpc", "stsb")]

@@ -27,7 +27,7 @@ from bert import (PRESETS, BertConfig, BertForQuestionAnswering, BertForSequence
                   DistilBertForTokenClassification, read_config)
 from bert.checkpoint import resolve_checkpoint_dir
 from training.errors import InputError
-from finetune.tasks import GlueTask
+from finetune.sentence.tasks import GlueTask
 from tokenizer import WordPieceTokenizer
 
 

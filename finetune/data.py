@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from finetune.tasks import Example, GlueTask
+from finetune.sentence.tasks import Example, GlueTask
 
 # Examples are shuffled, cut into groups of this many batches, and sorted by length inside each group
 # (HF's LengthGroupedSampler uses the same "mega-batch" factor). Larger groups pad less but are less random.

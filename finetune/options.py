@@ -13,8 +13,9 @@ from pathlib import Path
 from finetune.data import BATCHINGS
 from finetune.registry import family_of_task
 from finetune.train import Recipe
-from training import REPORT_TO, check_report_to
+from training import check_report_to
 from training.errors import InputError
+from training.option_checks import check_field_types, flag
 from training.precision import CHOICES as PRECISIONS
 
 FAMILY_DEFAULTED = ("max_seq_length", "max_grad_norm", "adam_epsilon", "adam_beta2", "batching")
@@ -79,11 +80,13 @@ class FinetuneOptions:
         if isinstance(self.text_columns, (list, tuple)):
             self.text_columns = ",".join(self.text_columns)
         self.seeds = checked_seeds(self.seeds)
+        check_field_types(self)
         family = family_of_task(self.task)
         defaults = Recipe(**family.recipe)
         for name in FAMILY_DEFAULTED:  # a field left out takes its family's default
             if getattr(self, name) is None:
                 setattr(self, name, getattr(defaults, name))
+        check_field_types(self)  # a family default is of the field's type too
         self.check()
         family.check_options(self)
 
@@ -129,10 +132,6 @@ class FinetuneOptions:
         """What the run is (run.json): every option it depends on, the precision as chosen; --resume must match."""
         record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in NOT_RECORDED}
         return {**record, "precision": precision}
-
-
-def flag(name: str) -> str:
-    return name.replace("_", "-")
 
 
 def checked_seeds(seeds) -> list[int]:

@@ -6,11 +6,13 @@ branches on families.
 
 from __future__ import annotations
 
-from finetune import qa, sentence_classification, token_classification
+from finetune.qa import entry as question_answering
+from finetune.sentence import entry as sentence_classification
+from finetune.token import entry as token_classification
 from finetune.family import Family
 
 FAMILIES: tuple[Family, ...] = (
-    qa.FAMILY,
+    question_answering.FAMILY,
     token_classification.FAMILY,
     sentence_classification.FAMILY,  # last: GLUE tasks, an unknown task's error, and the user's own files
 )

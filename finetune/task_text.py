@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from training.errors import InputError
-from finetune.tasks import GlueTask, get_task, read_split
+from finetune.sentence.tasks import GlueTask, get_task, read_split
 
 
 def training_documents(task: GlueTask, data_dir: Path | None) -> list[list[str]]:

@@ -41,7 +41,6 @@ from tqdm import tqdm
 from bert.checkpoint import atomic_write, load_reports_silenced
 from finetune.checkpoint import ModelSource, save_classifier
 from finetune.data import epoch_batches
-from finetune.qa.windows import Windowing
 from training import (DistributedContext, MetricsLog, Precision, build_lr_schedule, build_optimizer, plot_metrics,
                       set_seed)
 from training.engine import Engine
@@ -70,22 +69,6 @@ class Recipe:
     early_stopping_patience: int = 0  # stop after this many evaluations without a better one (0: never)
 
 
-# Where a task family's default recipe differs from Recipe's: the flags a user leaves out take these values.
-# Chosen from the side-by-side runs in docs/results.md ("Fine-tuning recipes").
-FAMILY_RECIPES: dict[str, dict] = {
-    "sentence": {},
-    "token": {},
-    # SQuAD: clipping at 1.0 scaled every early step (the gradient norm starts at 2-3) and length-grouped
-    # batches put windows of one context together; without both, seed 2 went from F1 46.6 to 55.2.
-    "squad": {"max_seq_length": Windowing.max_seq_length, "max_grad_norm": 0.0, "batching": "random"},
-}
-
-
-def family_recipe(family: str) -> Recipe:
-    """The default recipe of a task family ("sentence", "token" or "squad")."""
-    return Recipe(**FAMILY_RECIPES[family])
-
-
 @dataclass
 class SeedResult:
     seed: int
@@ -107,7 +90,7 @@ class SeedResult:
 
 
 class TaskFamily(Protocol):
-    """What a kind of task gives the fine-tuning job; see finetune/sentence_classification.py for the
+    """What a kind of task gives the fine-tuning job; see finetune/sentence/family.py for the
     contract (token_classification.py and qa/family.py implement it too)."""
 
     name: str
@@ -125,21 +108,22 @@ class TaskFamily(Protocol):
     def print_report(self, summary: dict, results: list, output: Path) -> None: ...
 
 
-def finetune(family: TaskFamily, source: ModelSource, tokenizer, recipe: Recipe, seeds: list[int], output: Path,
-             ctx: DistributedContext, report_to: str = "none") -> tuple[dict, list[SeedResult]] | int:
+def run_seeds(family: TaskFamily, source: ModelSource, tokenizer, recipe: Recipe, seeds: list[int], output: Path,
+              ctx: DistributedContext, report_to: str = "none",
+              progress: bool = True) -> tuple[dict, list[SeedResult]] | int:
     """Fine-tune once per seed (a seed finished earlier is reused) and write OUT/summary.json; returns the
     summary and the runs, or the exit status (128 + signal) of a run a signal stopped. report_to: where each
-    seed's metrics go besides its metrics.jsonl (training.REPORT_TO)."""
+    seed's metrics go besides its metrics.jsonl (training.REPORT_TO); progress: bars and a line per evaluation."""
     results = []
     for seed in seeds:
         out = output / f"seed-{seed}"
         finished = out / "result.json"
         if finished.exists():
             results.append(SeedResult.from_json(json.loads(finished.read_text())))
-            if ctx.is_main:
+            if ctx.is_main and progress:
                 print(f"seed {seed}: finished earlier, reusing {finished}")
             continue
-        job = FineTuningJob(family, source, tokenizer, recipe, seed, out, ctx, report_to)
+        job = FineTuningJob(family, source, tokenizer, recipe, seed, out, ctx, report_to, progress)
         status = job.run()
         if status != 0:
             return status
@@ -154,8 +138,9 @@ class FineTuningJob:
     """One seed's fine-tuning as a job of the training engine (see training.engine.TrainingJob)."""
 
     def __init__(self, family: TaskFamily, source: ModelSource, tokenizer, recipe: Recipe, seed: int, out: Path,
-                 ctx: DistributedContext, report_to: str = "none"):
+                 ctx: DistributedContext, report_to: str = "none", progress: bool = True):
         self.family, self.tokenizer, self.recipe = family, tokenizer, recipe
+        self.shows_progress = ctx.is_main and progress
         self.seed, self.out, self.ctx = seed, out, ctx
         self.grad_accum, self.max_grad_norm = recipe.grad_accum, recipe.max_grad_norm
         self.precision = Precision(recipe.precision, ctx.device.type, "chosen by bert-finetune")
@@ -190,7 +175,7 @@ class FineTuningJob:
         step = self.engine.state.step
         self.progress = tqdm(total=self.steps_per_epoch, initial=step % self.steps_per_epoch, leave=False,
                              desc=f"seed {self.seed} epoch {step // self.steps_per_epoch + 1}",
-                             disable=not self.ctx.is_main, dynamic_ncols=True)
+                             disable=not self.shows_progress, dynamic_ncols=True)
         self.clock = time.perf_counter()
         try:
             return self.engine.run()
@@ -271,7 +256,7 @@ class FineTuningJob:
         without one."""
         metrics, predictions = self.family.evaluate(self.model, self.ctx, self.precision)
         self.log.write({"seed": self.seed, "epoch": epoch, "step": step, **extra, **metrics})
-        if self.ctx.is_main:
+        if self.shows_progress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             loss = f"train loss {extra['train_loss']:.4f}, " if "train_loss" in extra else ""
             seconds = f" ({extra['epoch_seconds']:.1f}s)" if "epoch_seconds" in extra else ""
@@ -287,7 +272,7 @@ class FineTuningJob:
         patience = self.recipe.early_stopping_patience
         if patience > 0 and self.evaluations_since_best >= patience and step < self.total_steps:
             self.stopped_early_at = step
-            if self.ctx.is_main:
+            if self.shows_progress:
                 tqdm.write(f"seed {self.seed}: early stopping at step {step}, {patience} evaluation(s) without a "
                            f"better {key} than {self.best['metrics'][key]:.4f} (step {self.best['step']})")
 
@@ -311,7 +296,7 @@ class FineTuningJob:
             if self.ctx.is_main:
                 if self.best is None:
                     save_classifier(self.model, self.tokenizer, self.out / "model")
-                print(f"the best model so far is in {self.out / 'model'}")
+                tqdm.write(f"the best model so far is in {self.out / 'model'}")
             return
         self.tick()
         self.ctx.barrier()  # rank 0 has written the best model

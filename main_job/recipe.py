@@ -30,27 +30,26 @@
     every = "10m"                             #   (bert-pretrain --probe, pretrain/probe.py; the data:
     examples = 2000                           #   [data] glue-dir)
 
-Each phase's flags go through bert-pretrain's own parser into the `PretrainOptions` that command would run
-with, and the fine-tuning flags through bert-finetune's into its `Recipe`: a misspelt key or a bad value fails
+Each phase's keys become the `PretrainOptions` that bert-pretrain would run with, and the fine-tuning keys the
+`FinetuneOptions` of each task, checked as those commands check them: a misspelt key or a bad value fails
 here, in a second, not after hours of pretraining. Every complaint is a `RecipeError` of one line that names
 the file, the table and the key.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import difflib
-import io
 import tomllib
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from finetune import cli as finetune_cli
-from finetune.conll import get_token_task, is_token_task
-from finetune.tasks import get_task
-from pretrain import cli as pretrain_cli
+from finetune import FinetuneOptions
+from finetune.sentence.tasks import get_task
+from finetune.token.conll import get_token_task, is_token_task
+from pretrain import PretrainOptions
 from training.errors import InputError
+from training.option_checks import flag
 
 PHASE_TEXTS = ("corpus", "task-text")
 
@@ -179,7 +178,7 @@ def check_recipe(table: dict, path: Path) -> Recipe:
         ner_dir=optional_path(data, "ner-dir", f"{path}: [data]"),
         vocab_size=positive(value(vocabulary, "size", int, f"{path}: [vocabulary]"), "size", f"{path}: [vocabulary]"),
         phases=phases,
-        probe_flags=probe,
+        probe_flags=probe[0],
         preset=preset,
         tasks=tasks,
         seeds=seed_list(finetuning, f"{path}: [finetune]"),
@@ -273,28 +272,52 @@ def seed_list(finetuning: dict, where: str) -> list[int]:
 
 # ------------------------------------------------------------------ a command's flags from a table
 
-def command_flags(table: dict, parser: argparse.ArgumentParser, set_by_the_job: dict[str, str],
-                  where: str) -> list[str]:
-    """The table's keys as the command's flags: `lr = 1e-3` is --lr 0.001, a list gives a flag several values,
-    and a switch takes true (the flag is given) or false (it is left out)."""
-    # argparse's own table of flag names: the exact names (parsing would also take an abbreviation, --lr-dec)
-    actions = {option[2:]: action for option, action in parser._option_string_actions.items()
-               if option.startswith("--") and option != "--help"}
-    flags = []
+@dataclass(frozen=True)
+class CommandOptions:
+    """How a table's keys are a command's flags and its options' fields: a key is the flag without its dashes
+    and, dashes as underscores, the field (`lr`, `max-grad-norm`), but for the flags in `renamed`, each a
+    (field, inverted) pair: `no-nsp = true` is nsp=False."""
+
+    options: type
+    set_by_the_job: dict[str, str]
+    renamed: dict[str, tuple[str, bool]]
+    not_flags: tuple[str, ...] = ()  # fields no flag sets
+
+    def fields_of_keys(self) -> dict[str, tuple[str, bool]]:
+        renamed_fields = {name for name, _ in self.renamed.values()}
+        direct = {flag(f.name): (f.name, False) for f in fields(self.options)
+                  if f.name not in renamed_fields and f.name not in self.not_flags}
+        return direct | self.renamed
+
+
+PRETRAIN = CommandOptions(PretrainOptions, PRETRAIN_FLAGS_OF_THE_JOB,
+                          renamed={"config": ("config_file", False), "no-nsp": ("nsp", True),
+                                   "no-progress": ("progress", True), "cased": ("lowercase", True)})
+FINETUNE = CommandOptions(FinetuneOptions, FINETUNE_FLAGS_OF_THE_JOB, renamed={}, not_flags=("progress",))
+
+
+def command_flags(table: dict, command: CommandOptions, where: str) -> tuple[list[str], dict]:
+    """The table's keys as the command's flags (`lr = 1e-3` is --lr 0.001, a list gives a flag several values,
+    and a switch takes true: the flag is given, or false: it is left out) and as its options' fields."""
+    known, hints = command.fields_of_keys(), typing.get_type_hints(command.options)
+    flags, values = [], {}
     for key, given in table.items():
-        if key in set_by_the_job:
-            raise RecipeError(f"{where} '{key}' is set by the job: {set_by_the_job[key]}")
-        if key not in actions:
-            raise unknown_key(where, key, actions.keys() - set_by_the_job.keys())
-        if actions[key].nargs == 0:  # a switch
+        if key in command.set_by_the_job:
+            raise RecipeError(f"{where} '{key}' is set by the job: {command.set_by_the_job[key]}")
+        if key not in known:
+            raise unknown_key(where, key, known.keys() - command.set_by_the_job.keys())
+        name, inverted = known[key]
+        if hints[name] is bool:  # a switch
             if not isinstance(given, bool):
                 raise RecipeError(f"{where} '{key}' is a switch: true or false, not {given!r}")
             flags += [f"--{key}"] if given else []
+            values[name] = given != inverted
         elif isinstance(given, (bool, dict)):
             raise RecipeError(f"{where} '{key}' takes a value, not {given!r}")
         else:
             flags += [f"--{key}", *map(flag_value, given if isinstance(given, list) else [given])]
-    return flags
+            values[name] = given
+    return flags, values
 
 
 def flag_value(given) -> str:
@@ -302,39 +325,39 @@ def flag_value(given) -> str:
     return f"{given:g}" if isinstance(given, float) else str(given)
 
 
-def parse_as_command(parse_args, argv: list[str], where: str) -> argparse.Namespace:
-    """The command's own `parse_args` over a recipe's flags. argparse reports a bad flag by printing a usage
-    message and exiting; here its last line becomes the recipe's one-line error."""
-    usage = io.StringIO()
+def build_options(options: type, values: dict, where: str):
+    """The options a step's command will run with, checked as the command checks them."""
     try:
-        with contextlib.redirect_stderr(usage):
-            return parse_args(argv)
-    except SystemExit:
-        complaint = usage.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]
-        raise RecipeError(f"{where} {complaint}") from None
+        return options(**values)
+    except InputError as e:
+        raise RecipeError(f"{where} {e}") from None
 
 
 # ------------------------------------------------------------------ the phases and the fine-tuning
 
-def probe_flags(probe: dict, where: str) -> list[str]:
-    """[probe] as bert-pretrain's --probe flags (checked with each phase's); an empty table: no probe."""
+def probe_flags(probe: dict, where: str) -> tuple[list[str], dict]:
+    """[probe] as bert-pretrain's --probe flags and options (checked with each phase's); an empty table: no
+    probe."""
     check_keys(probe, {"task", "every", "examples"}, where)
     if not probe:
-        return []
+        return [], {}
     task = value(probe, "task", str, where)
     try:
         get_task(task)
     except InputError as e:
         raise RecipeError(f"{where} task: {e}") from None
-    flags = ["--probe", task]
+    flags, values = ["--probe", task], {"probe": task}
     if "every" in probe:
         flags += ["--probe-every", value(probe, "every", str, where)]
+        values["probe_every"] = flags[-1]
     if "examples" in probe:
-        flags += ["--probe-examples", str(value(probe, "examples", int, where))]
-    return flags
+        values["probe_examples"] = value(probe, "examples", int, where)
+        flags += ["--probe-examples", str(values["probe_examples"])]
+    return flags, values
 
 
-def check_phases(tables: dict, tasks: list[str], probe: list[str], path: Path) -> tuple[list[Phase], str]:
+def check_phases(tables: dict, tasks: list[str], probe: tuple[list[str], dict],
+                 path: Path) -> tuple[list[Phase], str]:
     """The phases in the order written, each checked as bert-pretrain would check it (with the probe's
     flags); and the model size (the first phase's --preset)."""
     if not tables:
@@ -344,33 +367,28 @@ def check_phases(tables: dict, tasks: list[str], probe: list[str], path: Path) -
         where = f"{path}: [pretrain.phases.{name}]"
         if not isinstance(table, dict):
             raise RecipeError(f"{path}: 'pretrain.phases.{name}' should be a table, [pretrain.phases.{name}]")
-        options = {key: given for key, given in table.items() if key != "text"}
+        keys = {key: given for key, given in table.items() if key != "text"}
         text = value(table, "text", str, where, default="corpus")
         if text not in PHASE_TEXTS:
             raise RecipeError(f"{where} 'text' should be one of {', '.join(PHASE_TEXTS)}, not {text!r}")
         if text == "task-text" and all(is_token_task(task) for task in tasks):
             raise RecipeError(f"{where} text = \"task-text\" reads the GLUE tasks' training text, and [finetune] "
                               "tasks names none")
-        if phases and "preset" in options:
+        if phases and "preset" in keys:
             raise RecipeError(f"{where} 'preset' is the first phase's: a later phase continues the previous model")
-        flags = command_flags(options, pretrain_cli.build_parser(), PRETRAIN_FLAGS_OF_THE_JOB, where)
-        args = parse_as_command(pretrain_cli.parse_args,
-                                ["--corpus", "CORPUS", "--output", "OUTPUT", *flags, *probe], where)
-        pretrain_cli.options_from_args(args)  # the options object the phase will run with (init_from: later)
-        phases.append(Phase(name, text, flags, args.time_budget, args.max_steps))
-        preset = preset or args.preset
+        flags, values = command_flags(keys, PRETRAIN, where)
+        # the options the phase will run with (its corpus, output and init_from are the job's)
+        options = build_options(PretrainOptions, {"corpus": ["CORPUS"], "output": "OUTPUT", **values, **probe[1]},
+                                where)
+        phases.append(Phase(name, text, flags, options.time_budget, options.max_steps))
+        preset = preset or options.preset
     return phases, preset
 
 
 def check_finetune_flags(finetuning: dict, tasks: list[str], where: str) -> list[str]:
     """The bert-finetune flags of every fine-tune, checked for each task as bert-finetune would check them."""
-    options = {key: given for key, given in finetuning.items() if key not in ("tasks", "seeds")}
-    flags = command_flags(options, finetune_cli.build_parser(), FINETUNE_FLAGS_OF_THE_JOB, where)
+    keys = {key: given for key, given in finetuning.items() if key not in ("tasks", "seeds")}
+    flags, values = command_flags(keys, FINETUNE, where)
     for task in tasks:
-        args = parse_as_command(finetune_cli.parse_args, ["--task", task, "--model", "MODEL", "--output", "OUTPUT",
-                                                          *flags], where)
-        try:
-            finetune_cli.make_recipe(args, world_size=1, precision="auto")
-        except InputError as e:
-            raise RecipeError(f"{where} {e}") from None
+        build_options(FinetuneOptions, {"task": task, "model": "MODEL", "output": "OUTPUT", **values}, where)
     return flags

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from finetune.conll import is_token_task
+from finetune.token.conll import is_token_task
 from training import MetricsLog, plot_metrics
 
 

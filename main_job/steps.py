@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finetune.conll import is_token_task
+from finetune.token.conll import is_token_task
 
 from .recipe import Phase, Recipe
 

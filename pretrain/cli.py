@@ -13,57 +13,15 @@ from pathlib import Path
 from bert.checkpoint import resolve_checkpoint_dir
 from bert.config import PRESETS
 from tokenizer.cli import add_corpus_dataset_flags
-from training import REPORT_TO, add_precision_flag, parse_duration
+from training import REPORT_TO, add_precision_flag
 
 from .examples import NSP_NEGATIVES
 from tokenizer.corpus import CorpusError
-from training.engine import TrainingDiverged
+from training.engine import RunInterrupted, TrainingDiverged
 from training.errors import InputError
 
 from .options import PretrainOptions
 from .train import pretrain
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
-
-
-def duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,26 +35,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_dataset_flags(data)
     vocab = data.add_mutually_exclusive_group()
     vocab.add_argument("--vocab", type=Path, help="an existing vocab.txt / tokenizer directory to use")
-    vocab.add_argument("--vocab-size", type=positive_int, default=30522,
+    vocab.add_argument("--vocab-size", type=int, default=30522,
                        help="size of the WordPiece vocabulary trained on the corpus when --vocab is not given")
     data.add_argument("--cased", action="store_true", help="keep case when training a vocabulary (default: lowercase)")
-    data.add_argument("--max-seq-length", type=positive_int, default=128)
+    data.add_argument("--max-seq-length", type=int, default=128)
     data.add_argument("--short-seq-prob", type=float, default=0.1,
                       help="probability of a shorter target length for an example (BERT: 0.1)")
-    data.add_argument("--mask-prob", type=fraction, default=0.15, help="fraction of tokens to predict")
+    data.add_argument("--mask-prob", type=float, default=0.15, help="fraction of tokens to predict")
     data.add_argument("--whole-word-mask", action="store_true", help="mask all pieces of a word together")
     data.add_argument("--no-nsp", dest="nsp", action="store_false",
                       help="no next-sentence prediction: single full-length segments (RoBERTa-style)")
     data.add_argument("--nsp-negatives", choices=NSP_NEGATIVES, default="other-document",
                       help="what a 'not next' pair is: a stretch of another document (BERT), A's continuation "
                            "put before A (swapped: ALBERT's sentence-order prediction), or half of each (both)")
-    data.add_argument("--eval-fraction", type=fraction, default=0.01,
+    data.add_argument("--eval-fraction", type=float, default=0.01,
                       help="fraction of the corpus held out for evaluation (whole documents, drawn at random)")
-    data.add_argument("--eval-examples", type=positive_int, default=1024,
+    data.add_argument("--eval-examples", type=int, default=1024,
                       help="held-out examples used by each evaluation")
     data.add_argument("--cache-dir", type=Path, help="where tokenised corpora are cached "
                       "(default: $XDG_CACHE_HOME/bert-from-scratch/pretrain)")
-    data.add_argument("--num-workers", type=positive_int, default=os.cpu_count() or 1,
+    data.add_argument("--num-workers", type=int, default=os.cpu_count() or 1,
                       help="processes tokenising the corpus (default: one per CPU core)")
 
     model = p.add_argument_group("model")
@@ -104,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--position-init", choices=["sinusoidal", "normal"], default="sinusoidal",
                        help="start of the learned position embeddings: sinusoids (default; leaves the MLM "
                             "unigram plateau sooner) or BERT's N(0, 0.02)")
-    model.add_argument("--dropout", type=probability, help="dropout while pretraining, hidden and attention "
+    model.add_argument("--dropout", type=float, help="dropout while pretraining, hidden and attention "
                        "(default: the config's, 0.1; 0 learns faster in short runs); config.json keeps the config's "
                        "value for fine-tuning")
     model.add_argument("--init-from", metavar="MODEL",
@@ -118,20 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = p.add_argument_group("training")
     train.add_argument("--output", type=Path, required=True, help="run directory; ends up in HF layout")
-    train.add_argument("--batch-size", type=positive_int, default=32,
+    train.add_argument("--batch-size", type=int, default=32,
                        help="examples per optimizer step, over all processes and micro-batches (default: 32)")
-    train.add_argument("--grad-accum", type=positive_int, default=1,
+    train.add_argument("--grad-accum", type=int, default=1,
                        help="micro-batches per optimizer step: each process runs batch-size / (grad-accum x processes) "
                             "examples at a time, the same step in less memory")
     train.add_argument("--lr", type=float, default=1e-4)
     train.add_argument("--weight-decay", type=float, default=0.01)
-    train.add_argument("--warmup-steps", type=non_negative_int, help="LR warmup steps (default: 5%% of the run)")
+    train.add_argument("--warmup-steps", type=int, help="LR warmup steps (default: 5%% of the run)")
     train.add_argument("--lr-decay", choices=["linear", "cosine"], default="linear")
-    train.add_argument("--max-grad-norm", type=non_negative_float, default=1.0,
+    train.add_argument("--max-grad-norm", type=float, default=1.0,
                        help="clip the gradient to this norm before each step; 0 turns clipping off (default: 1.0)")
     length = train.add_mutually_exclusive_group(required=True)
-    length.add_argument("--max-steps", type=positive_int, help="optimizer steps to train for")
-    length.add_argument("--time-budget", type=duration, help="train for this long (e.g. 30m, 2h); the LR "
+    length.add_argument("--max-steps", type=int, help="optimizer steps to train for")
+    length.add_argument("--time-budget", type=str, help="train for this long (e.g. 30m, 2h); the LR "
                         "schedule spans the budget")
     add_precision_flag(train)
     train.add_argument("--compile", action="store_true", help="torch.compile the model (pads to --max-seq-length)")
@@ -139,11 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=42)
 
     run = p.add_argument_group("logging and checkpoints")
-    run.add_argument("--log-every", type=positive_int, default=10, help="steps between metrics.jsonl lines")
-    run.add_argument("--eval-every", type=non_negative_int, default=500, help="steps between evaluations (0: never)")
-    run.add_argument("--save-every", type=non_negative_int, default=1000,
+    run.add_argument("--log-every", type=int, default=10, help="steps between metrics.jsonl lines")
+    run.add_argument("--eval-every", type=int, default=500, help="steps between evaluations (0: never)")
+    run.add_argument("--save-every", type=int, default=1000,
                      help="steps between resumable checkpoints (0: only at the end)")
-    run.add_argument("--keep-checkpoints", type=positive_int, default=2, help="how many checkpoints to keep")
+    run.add_argument("--keep-checkpoints", type=int, default=2, help="how many checkpoints to keep")
     run_dir = run.add_mutually_exclusive_group()
     run_dir.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint "
                          "(a fresh start if there is none)")
@@ -158,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--probe", metavar="TASK", help="a GLUE task to probe with, e.g. cola (default: no probe)")
     probe.add_argument("--probe-data", type=Path, metavar="DIR",
                        help="the task's data in the GLUE TSV layout (default: nyu-mll/glue from the HF Hub)")
-    probe.add_argument("--probe-every", type=duration, default=600.0, metavar="DURATION",
+    probe.add_argument("--probe-every", type=str, default=600.0, metavar="DURATION",
                        help="training time between probes, e.g. 10m (default), and one at the end")
-    probe.add_argument("--probe-examples", type=positive_int, default=2000,
+    probe.add_argument("--probe-examples", type=int, default=2000,
                        help="training examples of each probe (one epoch, one seed; default: %(default)s)")
     return p
 
@@ -179,30 +137,26 @@ def options_from_args(args: argparse.Namespace) -> PretrainOptions:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line, checked: flags that contradict each other exit with a usage error."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.nsp and args.nsp_negatives != "other-document":
-        parser.error("--nsp-negatives chooses the negative sentence pairs of NSP; it has no effect with --no-nsp")
-    if args.probe is None and args.probe_data is not None:
-        parser.error("--probe-data is the probe's data: name its task with --probe")
-    return args
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     where = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
-        return pretrain(options_from_args(args))
+        pretrain(options_from_args(args))
     except (InputError, CorpusError) as e:  # bad input: one line, no traceback
         print(f"{where}error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:  # the run stopped itself; its last good checkpoint is kept
         print(f"{where}error: {e}", file=sys.stderr)
         return 1
+    except RunInterrupted as e:  # a signal stopped it: the checkpoint is saved, --resume continues
+        return e.exit_status
     except KeyboardInterrupt:
         print(f"{where}interrupted", file=sys.stderr)
         return 130
+    return 0
 
 
 if __name__ == "__main__":

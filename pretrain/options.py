@@ -1,9 +1,19 @@
-"""What a pretraining run is configured by: `PretrainOptions`, whose fields the bert-pretrain flags map onto."""
+"""What a pretraining run is configured by: `PretrainOptions`, whose fields the bert-pretrain flags map onto
+(named as the flags with underscores; --no-nsp is nsp=False, --cased lowercase=False, --config config_file,
+--no-progress progress=False), validated here in one place."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bert.config import PRESETS
+from training import check_report_to, parse_duration
+from training.errors import InputError
+from training.option_checks import check_field_types, flag
+from training.precision import CHOICES as PRECISIONS
+
+from .examples import NSP_NEGATIVES
 
 
 @dataclass
@@ -58,6 +68,60 @@ class PretrainOptions:
     probe_every: float = 600.0  # seconds of training between probes
     probe_examples: int = 2000  # training examples of each probe
 
+    def __post_init__(self) -> None:
+        self.corpus = [self.corpus] if isinstance(self.corpus, (str, Path)) else list(self.corpus)
+        self.corpus = [str(source) for source in self.corpus]
+        self.output = Path(self.output)
+        for name in ("config_file", "init_from", "vocab", "cache_dir", "probe_data"):
+            if getattr(self, name) is not None:
+                setattr(self, name, Path(getattr(self, name)))
+        self.time_budget = duration_seconds(self.time_budget, "time-budget")
+        self.probe_every = duration_seconds(self.probe_every, "probe-every")
+        check_field_types(self)
+        self.check()
+
+    def check(self) -> None:
+        """Every value in range and the options that exclude or need each other, with the flags' names."""
+        if not self.corpus:
+            raise InputError("--corpus: give at least one file, folder or dataset name")
+        for name in ("vocab_size", "max_seq_length", "batch_size", "grad_accum", "eval_examples", "num_workers",
+                     "keep_checkpoints", "log_every", "probe_examples"):
+            at_least(self, name, 1)
+        for name in ("eval_every", "save_every", "max_grad_norm"):
+            at_least(self, name, 0)
+        for name in ("max_steps",):
+            if getattr(self, name) is not None:
+                at_least(self, name, 1)
+        if self.warmup_steps is not None:
+            at_least(self, "warmup_steps", 0)
+        for name in ("mask_prob", "eval_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise InputError(f"--{flag(name)} must be between 0 and 1, got {getattr(self, name)}")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"--dropout must be at least 0 and below 1, got {self.dropout}")
+        if not 0.0 <= self.short_seq_prob <= 1.0:
+            raise InputError(f"--short-seq-prob must be in [0, 1], got {self.short_seq_prob}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise InputError(f"--lr must be positive and --weight-decay not negative, got {self.lr} and "
+                             f"{self.weight_decay}")
+        choices = {"preset": tuple(PRESETS), "position_init": ("sinusoidal", "normal"),
+                   "lr_decay": ("linear", "cosine"), "nsp_negatives": NSP_NEGATIVES, "precision": PRECISIONS,
+                   "device": (None, "cpu", "cuda")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise InputError(f"--{flag(name)} {getattr(self, name)!r}: choose from "
+                                 f"{', '.join(str(a) for a in allowed if a is not None)}")
+        if (self.max_steps is None) == (self.time_budget is None):
+            raise InputError("give one of --max-steps and --time-budget: how long the run trains")
+        if self.resume and self.overwrite:
+            raise InputError("--resume continues the run in --output and --overwrite replaces it: give one")
+        if not self.nsp and self.nsp_negatives != "other-document":
+            raise InputError("--nsp-negatives chooses the negative sentence pairs of NSP; it has no effect with "
+                             "--no-nsp")
+        if self.probe is None and self.probe_data is not None:
+            raise InputError("--probe-data is the probe's data: name its task with --probe")
+        check_report_to(self.report_to)
+
     def example_settings(self) -> dict:
         """The settings the example tables are built from (and cached under)."""
         settings = {"seed": self.seed, "max_seq_length": self.max_seq_length, "short_seq_prob": self.short_seq_prob,
@@ -69,3 +133,19 @@ class PretrainOptions:
     def data_settings(self) -> dict:
         """The settings that decide which example and mask each step sees: a resumed run must match them."""
         return {**self.example_settings(), "mask_prob": self.mask_prob, "whole_word_mask": self.whole_word_mask}
+
+
+def at_least(options: PretrainOptions, name: str, low: int) -> None:
+    value = getattr(options, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+        raise InputError(f"--{flag(name)} must be {'a positive integer' if low == 1 else '0 or more'}, got {value!r}")
+
+
+def duration_seconds(value: float | str | None, name: str) -> float | None:
+    """A duration as seconds: a number, or text such as "30m", "2h" (what the flag takes)."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise InputError(f"--{name}: {e}") from None

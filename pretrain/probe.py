@@ -20,11 +20,9 @@ import tempfile
 from pathlib import Path
 
 from bert import BertForPreTraining
-from finetune.checkpoint import ModelSource
-from finetune.cli import encode_task, subsample
-from finetune.sentence_classification import SentenceClassification
-from finetune.tasks import get_task, load_task_data
-from finetune.train import Recipe, finetune
+from finetune import FinetuneOptions, RunInterrupted, finetune
+from finetune.sentence.tasks import get_task, load_task_data
+from finetune.train import Recipe
 from tokenizer import WordPieceTokenizer
 from training import DistributedContext
 from training.errors import InputError
@@ -32,7 +30,7 @@ from training.reproducibility import capture_rng_state, restore_rng_state
 
 
 class Probe:
-    """One GLUE task, its training subset and dev set encoded once, fine-tuned anew at every call."""
+    """One GLUE task and its training subset, fine-tuned anew (finetune.finetune, quietly) at every call."""
 
     def __init__(self, task: str, data_dir: Path | None, examples: int, tokenizer: WordPieceTokenizer,
                  ctx: DistributedContext):
@@ -40,9 +38,8 @@ class Probe:
             raise InputError("--probe fine-tunes in one process; run the pretraining without torchrun, or "
                              "without --probe")
         self.task = get_task(task)
-        data = load_task_data(self.task, data_dir)
-        subsample(data, examples)
-        self.encoded = encode_task(tokenizer, self.task, data, Recipe().max_seq_length, show_progress=False)
+        load_task_data(self.task, data_dir)  # a missing folder or file fails before the pretraining starts
+        self.data_dir, self.examples = data_dir, examples
         self.tokenizer, self.ctx = tokenizer, ctx
 
     def metric_names(self) -> list[str]:
@@ -51,21 +48,20 @@ class Probe:
     def __call__(self, model: BertForPreTraining, scratch_parent: Path, precision: str) -> dict[str, float]:
         """Fine-tune a copy of `model` (saved under `scratch_parent`, removed after) in `precision` and return
         its dev figures as probe_<metric>; the random-number streams are left as they were."""
-        recipe = Recipe(epochs=1, lr=1e-4, batch_size=32, precision=precision)
         rng = capture_rng_state()
         try:
             with tempfile.TemporaryDirectory(dir=scratch_parent, prefix="probe-") as scratch:
                 checkpoint = Path(scratch) / "model"
                 model.save_pretrained(checkpoint)
                 self.tokenizer.save(checkpoint)
-                family = SentenceClassification(self.task, self.encoded, recipe.eval_batch_size,
-                                                self.tokenizer.pad_token_id)
-                source = ModelSource(str(checkpoint), checkpoint, model.config)
-                finished = finetune(family, source, self.tokenizer, recipe, [1], Path(scratch) / "probe", self.ctx)
+                result = finetune(FinetuneOptions(
+                    task=self.task.name, model=checkpoint, output=Path(scratch) / "probe", data_dir=self.data_dir,
+                    max_train_examples=self.examples, epochs=1, lr=1e-4, batch_size=32, seeds=[1],
+                    max_seq_length=min(Recipe.max_seq_length, model.config.max_position_embeddings),
+                    precision=precision, device=self.ctx.device.type, progress=False))
+        except RunInterrupted as stopped:  # Ctrl-C / SIGTERM stopped the probe: pass it on to the pretraining
+            signal.raise_signal(stopped.exit_status - 128)
+            return {}
         finally:
             restore_rng_state(rng)
-        if isinstance(finished, int):  # Ctrl-C / SIGTERM stopped the probe: pass it on to the pretraining
-            signal.raise_signal(finished - 128)
-            return {}
-        summary, _ = finished
-        return {f"probe_{metric}": value for metric, value in summary["median"].items()}
+        return {f"probe_{metric}": value for metric, value in result.median.items()}

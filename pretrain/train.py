@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-from dataclasses import fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from bert import BertConfig
 from tokenizer import WordPieceTokenizer
 from tokenizer.corpus import read_sentences, resolve_sources
 from training import DistributedContext, check_report_to, latest_training_checkpoint
+from training.engine import RunInterrupted
 from training.errors import InputError
 
 from .batches import PretrainingBatches, SpecialIds
@@ -44,8 +45,35 @@ from .probe import Probe
 # =========================================================================== setup
 
 
-def pretrain(opts: PretrainOptions) -> int:
-    """Run (or resume) pretraining; returns the process exit status (0, or 128 + signal when interrupted)."""
+@dataclass
+class PretrainResult:
+    """What a run wrote: `checkpoint` (its folder, in HF layout with the vocabulary: what bert-finetune --model
+    takes), `metrics` (the held-out figures of its last evaluation: eval_mlm_loss, eval_mlm_acc, ...; None
+    without one) and `summary` (its summary.json)."""
+
+    checkpoint: Path
+    metrics: dict | None
+    summary: dict
+
+
+def pretrain(options: PretrainOptions | None = None, /, **option_values) -> PretrainResult:
+    """Run (or resume) pretraining as `options` say (or PretrainOptions(**option_values); values given with options
+    replace theirs). Raises InputError for bad input, TrainingDiverged when the loss stops being finite,
+    RunInterrupted when a signal stopped the run (its checkpoint saved: resume=True continues it)."""
+    if options is None:
+        options = PretrainOptions(**option_values)
+    elif option_values:
+        options = replace(options, **option_values)
+    status = run(options)
+    if status != 0:
+        raise RunInterrupted(status)
+    summary_file = options.output / "summary.json"  # rank 0's; another process of a DDP run may not see it yet
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    return PretrainResult(options.output, summary.get("eval_last"), summary)
+
+
+def run(opts: PretrainOptions) -> int:
+    """Run (or resume) pretraining; returns 0, or 128 + signal when one stopped it."""
     with DistributedContext.from_env(opts.device) as ctx:
         check_report_to(opts.report_to)
         opts.output.mkdir(parents=True, exist_ok=True)

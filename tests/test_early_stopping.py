@@ -11,9 +11,9 @@ import pytest
 from finetune import cli
 from finetune.checkpoint import load_head_model
 from finetune.data import encode_split
-from finetune.evaluate import predict_logits
-from finetune.metrics import matthews_corrcoef
-from finetune.tasks import get_task, load_task_data
+from finetune.sentence.evaluate import predict_logits
+from finetune.sentence.metrics import matthews_corrcoef
+from finetune.sentence.tasks import get_task, load_task_data
 from training import Precision
 from test_finetune_cli import FIXTURES
 from test_finetune_resume import args, run_with_signal, weights, workspace  # noqa: F401

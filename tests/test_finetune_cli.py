@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from finetune import cli, predict
+from finetune import cli, predict_cli
+from finetune.sentence import predict as sentence_predict
 from finetune.checkpoint import load_head_model
 from finetune.data import encode_split
-from finetune.evaluate import predict_logits
-from finetune.metrics import matthews_corrcoef
-from finetune.tasks import get_task, load_task_data
+from finetune.sentence.evaluate import predict_logits
+from finetune.sentence.metrics import matthews_corrcoef
+from finetune.sentence.tasks import get_task, load_task_data
 from training import Precision
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glue"
@@ -226,7 +227,7 @@ def test_existing_output_needs_overwrite(workspace, previous_run, capsys):
 # ------------------------------------------------------------------ bert-predict
 
 def test_predict_one_sentence(overfit_run, capsys):
-    assert predict.main(["--model", str(overfit_run), "Him and me went home."]) == 0
+    assert predict_cli.main(["--model", str(overfit_run), "Him and me went home."]) == 0
     lines = capsys.readouterr().out.splitlines()
     label, p = re.fullmatch(r"(\w+) \((0\.\d{4}|1\.0000)\)", lines[0]).groups()
     probabilities = dict(line.split() for line in lines[1:])
@@ -239,14 +240,14 @@ def test_predict_file_agrees_with_dev_predictions(overfit_run, tmp_path):
     rows = [line.split("\t") for line in (overfit_run / "seed-1" / "dev_predictions.tsv").read_text().splitlines()[1:]]
     names = {"0": "unacceptable", "1": "acceptable"}
     (tmp_path / "in.tsv").write_text("".join(row[1] + "\n" for row in rows))
-    assert predict.main(["--model", str(overfit_run / "seed-1" / "model"), "--input", str(tmp_path / "in.tsv"),
+    assert predict_cli.main(["--model", str(overfit_run / "seed-1" / "model"), "--input", str(tmp_path / "in.tsv"),
                          "--output", str(tmp_path / "out.tsv")]) == 0
     out = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()]
     assert out[0] == ["text", "label", "probability"]
     assert [o[1] for o in out[1:]] == [names[row[3]] for row in rows]
 
     (tmp_path / "in.jsonl").write_text(json.dumps({"text": rows[0][1]}) + "\n" + json.dumps({"text": rows[1][1]}) + "\n")
-    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl"),
+    assert predict_cli.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl"),
                          "--output", str(tmp_path / "out.jsonl")]) == 0
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").open()]
     assert [r["label"] for r in records] == [names[rows[0][3]], names[rows[1][3]]]
@@ -261,21 +262,21 @@ def test_predict_cuts_texts_at_the_fine_tuning_length(overfit_run, tmp_path, mon
     summary["recipe"]["max_seq_length"] = 8
     (run / "summary.json").write_text(json.dumps(summary))
     shutil.copytree(run / "seed-1" / "model", tmp_path / "bare-model")
-    lengths, real_predict = [], predict.predict
-    monkeypatch.setattr(predict, "predict", lambda *args: lengths.append(args[4]) or real_predict(*args))
+    lengths, real_predict = [], sentence_predict.predict
+    monkeypatch.setattr(sentence_predict, "predict", lambda *args: lengths.append(args[4]) or real_predict(*args))
     long_sentence = "the cat saw the dog and the dog saw the cat and the cat ran home"
     for model, extra in [(run, []), (run / "seed-1" / "model", []), (run, ["--max-seq-length", "5"]),
                          (tmp_path / "bare-model", [])]:
-        assert predict.main(["--model", str(model), *extra, long_sentence]) == 0
+        assert predict_cli.main(["--model", str(model), *extra, long_sentence]) == 0
     assert lengths == [8, 8, 5, 128]
     assert capsys.readouterr().out.count("(") == 4  # one "label (probability)" line per prediction
 
 
 def test_predict_bad_input_file(overfit_run, tmp_path, capsys):
     (tmp_path / "in.jsonl").write_text('{"text": "fine"}\n{"text": \n')
-    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 2
+    assert predict_cli.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 2
     assert re.fullmatch(r"error: .*in.jsonl:2: not valid JSON.*\n", capsys.readouterr().err)
-    assert predict.main(["--model", str(tmp_path / "missing"), "some text"]) == 2
+    assert predict_cli.main(["--model", str(tmp_path / "missing"), "some text"]) == 2
     assert "missing: not a checkpoint directory (no such directory" in capsys.readouterr().err
 
 
@@ -287,14 +288,14 @@ def test_predict_bad_input_file(overfit_run, tmp_path, capsys):
 ])
 def test_predict_refuses_text_that_is_not_unicode(overfit_run, tmp_path, capsys, content, message):
     (tmp_path / "in.jsonl").write_bytes(content)
-    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 2
+    assert predict_cli.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 2
     assert re.fullmatch(r"error: " + message + r"\n", capsys.readouterr().err)
 
 
 def test_predict_file_lines_end_at_line_feeds_only(overfit_run, tmp_path, capsys):
     # U+2028 may stand unescaped in a JSON string; CRLF line ends are fine
     (tmp_path / "in.jsonl").write_text('{"text": "one\u2028line"}\r\n{"text": "two"}\r\n', encoding="utf-8")
-    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 0
+    assert predict_cli.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl")]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3  # a header and one line per text
 
 
@@ -302,7 +303,7 @@ def test_predict_refuses_a_summary_it_cannot_read(overfit_run, tmp_path, capsys)
     run = tmp_path / "run"
     run.mkdir()
     (run / "summary.json").write_text('{"recipe": {}}')
-    assert predict.main(["--model", str(run), "some text"]) == 2
+    assert predict_cli.main(["--model", str(run), "some text"]) == 2
     assert re.fullmatch(r'error: .*summary.json: not a bert-finetune summary \(no readable "best_model"\)\n',
                         capsys.readouterr().err)
 
@@ -379,10 +380,10 @@ def test_predict_with_a_distilbert_model(distilbert_run, tmp_path, capsys):
     rows = [line.split("\t") for line in (distilbert_run / "seed-1" / "dev_predictions.tsv").read_text().splitlines()]
     assert rows[0] == ["index", "sentence1", "sentence2", "label", "prediction", "probability"]
     names = {"0": "not_equivalent", "1": "equivalent"}
-    assert predict.main(["--model", str(distilbert_run), rows[1][1], rows[1][2]]) == 0
+    assert predict_cli.main(["--model", str(distilbert_run), rows[1][1], rows[1][2]]) == 0
     assert capsys.readouterr().out.split()[0] == names[rows[1][4]]
     (tmp_path / "pairs.tsv").write_text("".join(f"{row[1]}\t{row[2]}\n" for row in rows[1:]))
-    assert predict.main(["--model", str(distilbert_run), "--input", str(tmp_path / "pairs.tsv")]) == 0
+    assert predict_cli.main(["--model", str(distilbert_run), "--input", str(tmp_path / "pairs.tsv")]) == 0
     out = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert out[0] == ["text", "pair", "label", "probability"]
     assert [o[2] for o in out[1:]] == [names[row[4]] for row in rows[1:]]

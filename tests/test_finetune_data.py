@@ -3,7 +3,7 @@
 import torch
 
 from finetune.data import BATCHES_PER_GROUP, EncodedSplit, collate, length_grouped_batches, sorted_batches
-from finetune.tasks import Example
+from finetune.sentence.tasks import Example
 
 
 def test_length_grouped_batches_cover_every_example_once():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from finetune.checkpoint import load_head_model
 from finetune.data import encode_split
-from finetune.evaluate import predict_logits, score
-from finetune.tasks import get_task, load_task_data
+from finetune.sentence.evaluate import predict_logits, score
+from finetune.sentence.tasks import get_task, load_task_data
 from training import Precision
 from test_finetune_cli import FIXTURES, write_vocab
 

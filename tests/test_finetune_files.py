@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from finetune import cli, predict
+from finetune import cli, predict_cli
 from training.errors import InputError
-from finetune.file_task import choose_label_space
-from finetune.metrics import macro_f1
+from finetune.sentence.file_task import choose_label_space
+from finetune.sentence.metrics import macro_f1
 from finetune.table_files import read_table
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -120,7 +120,7 @@ def test_csv_predictions_carry_the_users_texts_and_label_names(reviews_run):
 
 def test_predict_answers_with_the_users_label_names(reviews_run, capsys):
     for text, label in [REVIEWS[0], REVIEWS[4], REVIEWS[9]]:
-        assert predict.main(["--model", str(reviews_run), text]) == 0
+        assert predict_cli.main(["--model", str(reviews_run), text]) == 0
         lines = capsys.readouterr().out.splitlines()
         assert lines[0].split()[0] == label
         assert {line.split()[0] for line in lines[1:]} == {"bad", "good", "meh"}
@@ -128,13 +128,13 @@ def test_predict_answers_with_the_users_label_names(reviews_run, capsys):
 
 def test_predict_reads_the_users_table_by_its_text_column(files, reviews_run, tmp_path, capsys):
     output = tmp_path / "predictions.tsv"
-    assert predict.main(["--model", str(reviews_run), "--input", str(files / "reviews.csv"),
+    assert predict_cli.main(["--model", str(reviews_run), "--input", str(files / "reviews.csv"),
                          "--text-columns", "review text", "--output", str(output)]) == 0
     rows = read_tsv(output)
     assert len(rows) == len(REVIEWS) + 1  # a header, then one prediction per row of the CSV
     assert [row[1] for row in rows[1:]] == [label for _, label in REVIEWS]  # it learned them all (accuracy 1.0)
 
-    assert predict.main(["--model", str(reviews_run), "--input", str(files / "reviews.csv"),
+    assert predict_cli.main(["--model", str(reviews_run), "--input", str(files / "reviews.csv"),
                          "--text-columns", "review"]) == 2
     assert capsys.readouterr().err.endswith("reviews.csv: no column 'review' (--text-columns); the file has: "
                                             "'review text', 'star rating'\n")
@@ -152,7 +152,7 @@ def test_tsv_sentence_pairs_with_a_labelled_test_file(files, tmp_path, capsys):
     assert test[0] == ["index", "first sentence", "second sentence", "label", "prediction", "probability"]
     assert [row[4] for row in test[1:]] == [label for _, _, label in PAIRS]
     capsys.readouterr()
-    assert predict.main(["--model", str(tmp_path), PAIRS[1][0], PAIRS[1][1]]) == 0
+    assert predict_cli.main(["--model", str(tmp_path), PAIRS[1][0], PAIRS[1][1]]) == 0
     assert capsys.readouterr().out.split()[0] == "yes"
 
 
@@ -169,7 +169,7 @@ def test_jsonl_with_float_labels_is_regression(files, tmp_path, capsys):
     config = json.loads((tmp_path / "seed-1" / "model" / "config.json").read_text())
     assert (config["num_labels"], config["problem_type"]) == (1, "regression")
     capsys.readouterr()
-    assert predict.main(["--model", str(tmp_path), "completely"]) == 0
+    assert predict_cli.main(["--model", str(tmp_path), "completely"]) == 0
     assert re.fullmatch(r"score -?\d+\.\d{4}\n", capsys.readouterr().out)
 
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from finetune.metrics import accuracy, compute_metrics, f1, matthews_corrcoef, pearson, ranks, spearman
-from finetune.tasks import get_task
+from finetune.sentence.metrics import accuracy, compute_metrics, f1, matthews_corrcoef, pearson, ranks, spearman
+from finetune.sentence.tasks import get_task
 
 # 8 predictions: TP = 3 (positions 0, 4, 6), FP = 2 (1, 7), FN = 1 (3), TN = 2 (2, 5)
 PREDICTIONS = [1, 1, 0, 0, 1, 0, 1, 1]

@@ -11,7 +11,9 @@ from safetensors.torch import load_file
 
 from finetune import cli
 from finetune.data import epoch_batches
-from finetune.train import family_recipe
+from finetune.options import FAMILY_DEFAULTED, FinetuneOptions
+from finetune.registry import family_of_task
+from finetune.train import Recipe
 from test_finetune_resume import args, workspace  # noqa: F401  (the tiny no-dropout checkpoint and CoLA data)
 
 
@@ -86,15 +88,19 @@ def test_bad_optimizer_options_are_one_line(workspace, tmp_path, capsys, flags, 
 
 
 def test_flags_left_out_take_the_family_defaults():
-    for task, family in (("cola", "sentence"), ("conll2003", "token"), ("squad", "squad"), (None, "sentence")):
-        parsed = cli.parse_args(["--model", "m", "--output", "o"] + (["--task", task] if task else []))
-        defaults = family_recipe(family)
-        for name in cli.FAMILY_FLAGS:
-            assert getattr(parsed, name) == getattr(defaults, name), (task, name)
-    assert family_recipe("squad").max_seq_length == 384 and family_recipe("sentence").max_seq_length == 128
-    assert (family_recipe("squad").max_grad_norm, family_recipe("squad").batching) == (0.0, "random")
-    given = cli.parse_args(["--task", "squad", "--model", "m", "--output", "o", "--max-grad-norm", "0.5"])
+    own_files = ["--train-file", "t.csv", "--validation-file", "d.csv"]
+    for task, recipe in (("cola", {}), ("conll2003", {}), ("squad", {"max_seq_length": 384, "max_grad_norm": 0.0,
+                                                                    "batching": "random"}), (None, {})):
+        options = cli.options_from_args(cli.parse_args(["--model", "m", "--output", "o"]
+                                                       + (["--task", task] if task else own_files)))
+        assert family_of_task(task).recipe == recipe
+        for name in FAMILY_DEFAULTED:
+            assert getattr(options, name) == recipe.get(name, getattr(Recipe, name)), (task, name)
+    assert (Recipe.max_seq_length, Recipe.max_grad_norm, Recipe.batching) == (128, 1.0, "length-grouped")
+    given = cli.options_from_args(cli.parse_args(["--task", "squad", "--model", "m", "--output", "o",
+                                                  "--max-grad-norm", "0.5"]))
     assert given.max_grad_norm == 0.5
+    assert FinetuneOptions(model="m", output="o", task="squad", max_grad_norm=0.5).max_grad_norm == 0.5
 
 
 def test_summary_has_mean_and_std_over_seeds(workspace):

@@ -15,7 +15,7 @@ from huggingface_hub import constants
 from safetensors.torch import load_file
 
 from bert import BertConfig, BertForPreTraining, BertForSequenceClassification
-from finetune import cli, predict
+from finetune import cli, predict_cli
 from finetune.checkpoint import resolve_model
 from pretrain import cli as pretrain_cli
 
@@ -102,7 +102,7 @@ def test_finetune_starts_from_a_cached_hub_model(pretrained, tmp_path):
 
 
 def test_predict_with_a_cached_hub_classifier(classifier, capsys):
-    assert predict.main(["--model", "testorg/tiny-reviews", "a great film"]) == 0
+    assert predict_cli.main(["--model", "testorg/tiny-reviews", "a great film"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[0] in ("bad", "good")
     assert [line.split()[0] for line in lines[1:]] == ["bad", "good"]
@@ -136,7 +136,7 @@ def test_an_uncached_hub_id_offline_is_one_line(hub_cache, tmp_path, capsys):
     assert cli.main(args) == 2
     assert re.fullmatch(f"error: --model {ABSENT}\n", capsys.readouterr().err)
     assert [p.name for p in output.iterdir()] == ["summary.json"]
-    assert predict.main(["--model", "testorg/absent", "a film"]) == 2
+    assert predict_cli.main(["--model", "testorg/absent", "a film"]) == 2
     assert re.fullmatch(f"error: --model {ABSENT}\n", capsys.readouterr().err)
     assert pretrain_cli.main(["--corpus", str(tmp_path), "--output", str(tmp_path / "pre"), "--max-steps", "1",
                               "--init-from", "testorg/absent"]) == 2
@@ -145,14 +145,14 @@ def test_an_uncached_hub_id_offline_is_one_line(hub_cache, tmp_path, capsys):
 
 
 def test_a_preset_is_no_model_to_predict_with(capsys):
-    assert predict.main(["--model", "tiny", "a film"]) == 2
+    assert predict_cli.main(["--model", "tiny", "a film"]) == 2
     assert capsys.readouterr().err == "error: --model tiny: a preset name (random weights of that size), not a checkpoint\n"
 
 
 def test_the_cache_and_offline_mode_come_from_the_environment(classifier, hub_cache):
     """What a user does: HF_HUB_CACHE and HF_HUB_OFFLINE=1 in the environment, nothing else."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "finetune.predict", "--model", "testorg/tiny-reviews", "a dull plot"],
+    result = subprocess.run([sys.executable, "-m", "finetune.sentence.predict", "--model", "testorg/tiny-reviews", "a dull plot"],
                             env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] in ("bad", "good")

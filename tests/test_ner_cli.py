@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from finetune import cli, predict
-from finetune.conll import CONLL2003, read_conll_file
-from finetune.entities import entity_scores
+from finetune import cli, predict_cli
+from finetune.token.conll import CONLL2003, read_conll_file
+from finetune.token.entities import entity_scores
 from test_finetune_cli import snapshot
 from test_ner_data import FIXTURES, write_ner_vocab
 
@@ -186,7 +186,7 @@ def predicted_rows(output: str) -> list[list[str]]:
 
 def test_predict_prints_entities_as_spans_of_the_text(overfit_run, capsys):
     text = "Angela Merkel met Jacques Chirac in Paris."
-    assert predict.main(["--model", str(overfit_run), text]) == 0
+    assert predict_cli.main(["--model", str(overfit_run), text]) == 0
     output = capsys.readouterr().out
     assert output.splitlines()[0] == "start\tend\ttype\tscore\tentity"
     rows = predicted_rows(output)
@@ -199,7 +199,7 @@ def test_predict_prints_entities_as_spans_of_the_text(overfit_run, capsys):
 def test_predict_file_finds_the_dev_entities(overfit_run, tmp_path):
     texts = ["Schwarzenegger visited Vienna on Monday.", "Prices fell sharply on Wall Street.", "He said nothing."]
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
-    assert predict.main(["--model", str(overfit_run / "seed-1" / "model"), "--input", str(tmp_path / "in.txt"),
+    assert predict_cli.main(["--model", str(overfit_run / "seed-1" / "model"), "--input", str(tmp_path / "in.txt"),
                          "--output", str(tmp_path / "out.tsv")]) == 0
     lines = (tmp_path / "out.tsv").read_text().splitlines()
     assert lines[0] == "index\tstart\tend\ttype\tscore\tentity"
@@ -208,7 +208,7 @@ def test_predict_file_finds_the_dev_entities(overfit_run, tmp_path):
         ("1", "23", "34", "LOC", "Wall Street")]  # the third text has no entity, so no row
 
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
-    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl"),
+    assert predict_cli.main(["--model", str(overfit_run), "--input", str(tmp_path / "in.jsonl"),
                          "--output", str(tmp_path / "out.jsonl")]) == 0
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").open()]
     assert [r["text"] for r in records] == texts
@@ -217,7 +217,7 @@ def test_predict_file_finds_the_dev_entities(overfit_run, tmp_path):
 
 
 def test_predict_refuses_a_pair_for_a_token_classifier(overfit_run, capsys):
-    assert predict.main(["--model", str(overfit_run), "Angela Merkel", "Paris"]) == 2
+    assert predict_cli.main(["--model", str(overfit_run), "Angela Merkel", "Paris"]) == 2
     assert re.fullmatch(r"error: a token-classification model tags single texts, not sentence pairs .*\n",
                         capsys.readouterr().err)
 

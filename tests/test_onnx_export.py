@@ -13,7 +13,7 @@ import torch
 from bert import (BertConfig, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification,
                   BertModel, DistilBertConfig, DistilBertForQuestionAnswering, DistilBertForSequenceClassification,
                   DistilBertForTokenClassification, DistilBertModel)
-from finetune import cli as finetune_cli, predict
+from finetune import cli as finetune_cli, predict_cli
 from finetune.export.cli import main
 from conftest import SQUAD_FIXTURES
 from test_finetune_cli import FIXTURES as GLUE_FIXTURES, write_vocab
@@ -99,7 +99,7 @@ def test_predict_onnx_gives_bert_predicts_answers(cola_run, tmp_path, capsys):
     results = []
     for model, extra in ((cola_run, []), (tmp_path / "onnx", ["--onnx"])):
         output = tmp_path / f"{len(results)}.jsonl"
-        assert predict.main(["--model", str(model), *extra, "--input", str(texts), "--output", str(output),
+        assert predict_cli.main(["--model", str(model), *extra, "--input", str(texts), "--output", str(output),
                              "--precision", "fp32"]) == 0
         results.append([json.loads(line) for line in output.read_text().splitlines()])
     assert [r["label"] for r in results[0]] == [r["label"] for r in results[1]]
@@ -137,7 +137,7 @@ def test_predict_onnx_answers_questions_and_tags_entities_as_pytorch_does(squad_
         outputs = []
         for model, extra in ((run, []), (tmp_path / f"{task}-onnx", ["--onnx"])):
             outputs.append(tmp_path / f"{task}-{len(outputs)}.jsonl")
-            assert predict.main(["--model", str(model), *extra, "--input", str(tmp_path / name), "--output",
+            assert predict_cli.main(["--model", str(model), *extra, "--input", str(tmp_path / name), "--output",
                                  str(outputs[-1]), "--precision", "fp32"]) == 0
         torch_rows, onnx_rows = ([json.loads(line) for line in o.read_text().splitlines()] for o in outputs)
         if task == "squad":
@@ -150,9 +150,9 @@ def test_predict_onnx_answers_questions_and_tags_entities_as_pytorch_does(squad_
 
 
 def test_predict_onnx_refuses_another_precision_and_a_folder_without_a_graph(cola_run, capsys):
-    assert predict.main(["--model", str(cola_run), "--onnx", "text", "--precision", "bf16"]) == 2
+    assert predict_cli.main(["--model", str(cola_run), "--onnx", "text", "--precision", "bf16"]) == 2
     assert capsys.readouterr().err == "error: --onnx runs the exported fp32 graph: --precision bf16 does not apply to it\n"
-    assert predict.main(["--model", str(cola_run / "seed-1" / "model"), "--onnx", "text"]) == 2
+    assert predict_cli.main(["--model", str(cola_run / "seed-1" / "model"), "--onnx", "text"]) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(r"error: .*/seed-1/model: no model\.onnx \(export one with bert-export --onnx .*\)\n", err), err
 
@@ -160,7 +160,7 @@ def test_predict_onnx_refuses_another_precision_and_a_folder_without_a_graph(col
 def test_predict_onnx_refuses_an_encoder_export(vocab, tmp_path, capsys):
     saved_model(BertModel, vocab, tmp_path / "model")
     assert main(["--onnx", str(tmp_path / "onnx"), "--model", str(tmp_path / "model")]) == 0
-    assert predict.main(["--onnx", "--model", str(tmp_path / "onnx"), "A sentence."]) == 2
+    assert predict_cli.main(["--onnx", "--model", str(tmp_path / "onnx"), "A sentence."]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"error: {tmp_path / 'onnx' / 'model.onnx'} outputs last_hidden_state, not logits: export a model with "
         "that head")

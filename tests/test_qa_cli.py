@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from finetune import cli, predict
+from finetune import cli, predict_cli
 from finetune.qa.squad import read_squad_file
 
 import squad_official
@@ -118,7 +118,7 @@ def test_saved_model_loads_in_transformers(overfit_run):
 
 def test_predict_answers_a_question(overfit_run, capsys):
     example = read_squad_file(TRAIN)[5]  # "Who is the city named after?"
-    assert predict.main(["--model", str(overfit_run), "--question", example.question,
+    assert predict_cli.main(["--model", str(overfit_run), "--question", example.question,
                          "--context", example.context]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Saint Paul of Tarsus"
@@ -133,7 +133,7 @@ def test_predict_file_agrees_with_predictions_json(overfit_run, tmp_path):
              for e in examples[:-1]]
     lines.append(json.dumps({"question": examples[-1].question, "context": examples[-1].context}))  # no id
     (tmp_path / "questions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert predict.main(["--model", str(overfit_run / "seed-2" / "model"), "--input", str(tmp_path / "questions.jsonl"),
+    assert predict_cli.main(["--model", str(overfit_run / "seed-2" / "model"), "--input", str(tmp_path / "questions.jsonl"),
                          "--output", str(tmp_path / "answers.jsonl")]) == 0
     records = [json.loads(line) for line in (tmp_path / "answers.jsonl").open(encoding="utf-8")]
     expected = json.loads((overfit_run / "seed-2" / "predictions.json").read_text(encoding="utf-8"))
@@ -148,7 +148,7 @@ def test_predict_file_lines_end_at_line_feeds_only(overfit_run, tmp_path):
     line = json.dumps({"id": "q", "question": example.question, "context": example.context + "\u2028"},
                       ensure_ascii=False)
     (tmp_path / "questions.jsonl").write_text(line + "\n", encoding="utf-8")
-    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "questions.jsonl"),
+    assert predict_cli.main(["--model", str(overfit_run), "--input", str(tmp_path / "questions.jsonl"),
                          "--output", str(tmp_path / "answers.jsonl")]) == 0
     records = [json.loads(line) for line in (tmp_path / "answers.jsonl").open(encoding="utf-8")]
     assert [r["id"] for r in records] == ["q"] and records[0]["answer"] == "Saint Paul of Tarsus"
@@ -170,7 +170,7 @@ def test_predict_reads_the_windowing_of_the_run(overfit_run, tmp_path, capsys):
     assert fine_tuned_family(tmp_path / "bare", 128).windowing == Windowing(128, 30, 64)
     assert fine_tuned_family(model_dir, None).decoding == Decoding(20, 30)
     rhine = read_squad_file(TRAIN)[15]  # "Near which city does the Rhine reach the North Sea?"
-    assert predict.main(["--model", str(overfit_run), "--question", rhine.question, "--context", rhine.context]) == 0
+    assert predict_cli.main(["--model", str(overfit_run), "--question", rhine.question, "--context", rhine.context]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "Rotterdam"
 
 
@@ -197,21 +197,21 @@ BAD_PREDICT_INPUTS = {
 def test_predict_bad_input_file(overfit_run, tmp_path, capsys, case):
     content, message = BAD_PREDICT_INPUTS[case]
     (tmp_path / "questions.jsonl").write_text(content + "\n", encoding="latin-1" if case == "not UTF-8" else "utf-8")
-    assert predict.main(["--model", str(overfit_run), "--input", str(tmp_path / "questions.jsonl")]) == 2
+    assert predict_cli.main(["--model", str(overfit_run), "--input", str(tmp_path / "questions.jsonl")]) == 2
     assert re.fullmatch(message + "\n", capsys.readouterr().err.split("\n", 1)[1])
 
 
 def test_predict_refuses_a_batch_size_below_one_and_arguments_that_are_not_unicode(overfit_run, capsys):
     with pytest.raises(SystemExit) as exit:
-        predict.main(["--model", str(overfit_run), "--question", "Who?", "--context", "Bausch", "--batch-size", "0"])
+        predict_cli.main(["--model", str(overfit_run), "--question", "Who?", "--context", "Bausch", "--batch-size", "0"])
     assert exit.value.code == 2 and "--batch-size must be at least 1, got 0" in capsys.readouterr().err
     # Bytes that are not UTF-8 in argv reach Python as lone surrogates (errors='surrogateescape').
-    assert predict.main(["--model", str(overfit_run), "--question", "Caf\udce9?", "--context", "Bausch"]) == 2
+    assert predict_cli.main(["--model", str(overfit_run), "--question", "Caf\udce9?", "--context", "Bausch"]) == 2
     assert capsys.readouterr().err == "error: the text 'Caf\\udce9?' is not valid UTF-8 (position 3)\n"
 
 
 def test_predict_needs_a_question_for_a_qa_model_and_text_for_a_classifier(overfit_run, tmp_path, capsys):
-    assert predict.main(["--model", str(overfit_run), "Pina Bausch made Café Müller."]) == 2
+    assert predict_cli.main(["--model", str(overfit_run), "Pina Bausch made Café Müller."]) == 2
     assert "answers questions: give --question and --context" in capsys.readouterr().err
     from bert import BertConfig, BertForSequenceClassification
     from tokenizer import WordPieceTokenizer
@@ -220,7 +220,7 @@ def test_predict_needs_a_question_for_a_qa_model_and_text_for_a_classifier(overf
     classifier = BertForSequenceClassification(BertConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size))
     classifier.save_pretrained(tmp_path / "classifier")
     tokenizer.save(tmp_path / "classifier")
-    assert predict.main(["--model", str(tmp_path / "classifier"), "--question", "Who?", "--context", "Bausch"]) == 2
+    assert predict_cli.main(["--model", str(tmp_path / "classifier"), "--question", "Who?", "--context", "Bausch"]) == 2
     assert "is a classifier, not a question-answering model" in capsys.readouterr().err
 
 

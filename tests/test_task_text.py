@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from finetune import task_text
-from finetune.tasks import Example, get_task, read_tsv_split
+from finetune.sentence.tasks import Example, get_task, read_tsv_split
 from tokenizer.corpus import read_documents, resolve_sources
 
 GLUE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "glue"

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import SQUAD_FIXTURES
-from finetune import cli, predict
+from finetune import cli, predict_cli
 from finetune.qa.decoding import Decoding
 from test_finetune_cli import FIXTURES as GLUE_FIXTURES, write_vocab
 from test_ner_data import FIXTURES as NER_FIXTURES, write_ner_vocab
@@ -59,7 +59,7 @@ def best_model(run: Path) -> Path:
 def bert_predict(run: Path, tmp: Path, name: str, content: str) -> list[dict]:
     (tmp / name).write_text(content, encoding="utf-8")
     output = tmp / "predictions.jsonl"
-    assert predict.main(["--model", str(run), "--input", str(tmp / name), "--output", str(output),
+    assert predict_cli.main(["--model", str(run), "--input", str(tmp / name), "--output", str(output),
                          "--precision", "fp32"]) == 0
     return [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
 

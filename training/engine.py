@@ -49,6 +49,15 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run stops without touching the last good checkpoint."""
 
 
+class RunInterrupted(Exception):
+    """A signal (SIGTERM, Ctrl-C) stopped the run after it saved a checkpoint: --resume (resume=True)
+    continues it. `exit_status` is what a command line exits with, 128 + the signal number."""
+
+    def __init__(self, exit_status: int):
+        super().__init__(f"stopped by signal {exit_status - 128}; the checkpoint is saved: resume to continue")
+        self.exit_status = exit_status
+
+
 class TrainingJob(Protocol):
     """What a kind of training supplies to the engine (pretrain/train.py and finetune/train.py have one each)."""
 

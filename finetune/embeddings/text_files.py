@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from finetune.file_task import parse_text_columns
+from finetune.sentence.file_task import parse_text_columns
 from finetune.table_files import read_table, read_utf8
 from training.errors import InputError
 

@@ -1,4 +1,9 @@
-"""`bert-predict` for a question-answering model: answers taken from the context, with span and score.
+"""Prediction with a question-answering model: `QuestionAnswerer`, what load_predictor returns for one
+(finetune/predictor.py): answers taken from the context, with their character span and score.
+
+    answerer = load_predictor("runs/squad")
+    answerer("Who wrote it?", "It was written by Pina Bausch.")   -> PredictedAnswer(text, start, end, score)
+    answerer([("Who wrote it?", "It was written by ..."), ...])  -> a list (None: no span allowed)
 
     bert-predict --model runs/squad --question "Who wrote it?" --context "It was written by Pina Bausch."
     bert-predict --model runs/squad --input questions.jsonl --output answers.jsonl
@@ -12,32 +17,19 @@ long context is read the way the model was trained to read it; defaults otherwis
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import fields
 from pathlib import Path
 
-from bert.checkpoint import atomic_write
 from training.errors import InputError
-from finetune.export.onnx_runner import load_onnx_model
 from finetune.qa.decoding import Decoding, PredictedAnswer
-from finetune.qa.family import QuestionAnswering, load_question_answerer
+from finetune.qa.family import QuestionAnswering
 from finetune.qa.squad import QuestionExample
 from finetune.qa.windows import Windowing
 from finetune.run_summary import run_summary_file
 from finetune.table_files import read_utf8
 from tokenizer.cli import check_unicode
-from training import Precision
-
-
-def is_question_answerer(model_dir: Path) -> bool:
-    """True when config.json names a *ForQuestionAnswering architecture (what bert-finetune --task squad saves)."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return any(name.endswith("ForQuestionAnswering") for name in config.get("architectures") or [])
+from training import DistributedContext, Precision
 
 
 def fine_tuned_family(model_dir: Path, max_seq_length: int | None) -> QuestionAnswering:
@@ -104,22 +96,6 @@ def checked_question(question_id: str, question: str, context: str, where: str) 
     return QuestionExample(question_id, question, context, ())
 
 
-def answer_questions(model_dir: Path, examples: list[QuestionExample], batch_size: int,
-                     max_seq_length: int | None, precision: Precision,
-                     onnx: bool = False) -> list[PredictedAnswer | None]:
-    """The best answer to each question (None when no span of its context is allowed); with `onnx`, from the
-    bert-export folder's graph in ONNX Runtime."""
-    model, tokenizer = load_onnx_model(model_dir, outputs=("start_logits", "end_logits")) if onnx \
-        else load_question_answerer(model_dir)
-    family = fine_tuned_family(model_dir, max_seq_length)
-    if family.windowing.max_seq_length > model.config.max_position_embeddings:
-        raise InputError(f"--max-seq-length {family.windowing.max_seq_length} is longer than the model's "
-                         f"{model.config.max_position_embeddings} positions")
-    windows = family.encode(tokenizer, examples, labelled=False)
-    answers = family.answer(model, windows, batch_size, tokenizer.pad_token_id, precision=precision)
-    return [answers[example.id][0] if answers[example.id] else None for example in examples]
-
-
 def format_answer(answer: PredictedAnswer | None) -> str:
     if answer is None:
         return "(no answer: the context has no span the model may choose)"
@@ -133,24 +109,54 @@ def answer_record(example: QuestionExample, answer: PredictedAnswer | None) -> d
     return record | {"answer": answer.text, "start": answer.start, "end": answer.end, "score": round(answer.score, 4)}
 
 
-def run(args: argparse.Namespace, model_dir: Path, precision: Precision) -> None:
-    """bert-predict's path for a QA model (finetune.predict dispatches here)."""
-    if args.texts:
-        raise InputError(f"{model_dir} answers questions: give --question and --context, or --input FILE "
-                         "(JSON lines with question and context)")
-    if args.input:
-        examples = read_questions(args.input)
-    else:
-        examples = [checked_question("1", args.question, args.context, "--question/--context")]
-    answers = answer_questions(model_dir, examples, args.batch_size, args.max_seq_length, precision, args.onnx)
-    if not args.input:
-        print(format_answer(answers[0]))
-        return
-    text = "".join(json.dumps(answer_record(e, a), ensure_ascii=False) + "\n"
-                   for e, a in zip(examples, answers))
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-        print(f"{len(answers)} answers written to {args.output}", file=sys.stderr)
+class QuestionAnswerer:
+    """A fine-tuned question-answering model as a callable; see the module docstring."""
+
+    def __init__(self, model, tokenizer, family: QuestionAnswering, batch_size: int = 64,
+                 precision: Precision | None = None, ctx: DistributedContext | None = None):
+        if family.windowing.max_seq_length > model.config.max_position_embeddings:
+            raise InputError(f"--max-seq-length {family.windowing.max_seq_length} is longer than the model's "
+                             f"{model.config.max_position_embeddings} positions")
+        self.model, self.tokenizer, self.family = model, tokenizer, family
+        self.batch_size, self.precision, self.ctx = batch_size, precision, ctx
+
+    @classmethod
+    def for_model(cls, model_dir: Path, model, tokenizer, max_seq_length: int | None, batch_size: int,
+                  precision: Precision, ctx: DistributedContext) -> "QuestionAnswerer":
+        return cls(model, tokenizer, fine_tuned_family(model_dir, max_seq_length), batch_size, precision, ctx)
+
+    def __call__(self, question: str | list, context: str | None = None):
+        """(question, context) -> its answer; a list of (question, context) pairs -> a list of answers."""
+        if isinstance(question, str):
+            if not isinstance(context, str):
+                raise InputError("give a question and its context, both strings")
+            return self.predict([checked_question("1", question, context, "the question")])[0]
+        if context is not None or not all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in question):
+            raise InputError("give a question and its context, or a list of (question, context) pairs")
+        return self.predict([checked_question(str(i), q, c, f"pair {i}")
+                             for i, (q, c) in enumerate(question, start=1)])
+
+    def predict(self, examples: list[QuestionExample]) -> list[PredictedAnswer | None]:
+        """The best answer to each question (None when no span of its context is allowed)."""
+        windows = self.family.encode(self.tokenizer, examples, labelled=False)
+        answers = self.family.answer(self.model, windows, self.batch_size, self.tokenizer.pad_token_id, self.ctx,
+                                     self.precision)
+        return [answers[example.id][0] if answers[example.id] else None for example in examples]
+
+    # bert-predict's side: where questions come from and how answers are written
+    def read_examples(self, options) -> list[QuestionExample]:
+        if options.texts:
+            raise InputError("this model answers questions: give --question and --context, or --input FILE "
+                             "(JSON lines with question and context)")
+        if options.text_columns is not None:
+            raise InputError("this model answers questions: its --input is JSON lines of \"question\" and "
+                             "\"context\", without --text-columns")
+        if options.input is not None:
+            return read_questions(options.input)
+        return [checked_question("1", options.question, options.context, "--question/--context")]
+
+    def format(self, examples: list[QuestionExample], answers: list[PredictedAnswer | None], from_file: bool,
+               as_jsonl: bool) -> str:
+        if not from_file:
+            return format_answer(answers[0]) + "\n"
+        return "".join(json.dumps(answer_record(e, a), ensure_ascii=False) + "\n" for e, a in zip(examples, answers))

@@ -14,12 +14,11 @@ Output directory (rank 0 writes everything):
     OUT/seed-N/nbest_predictions.json   {question id: [{text, start, end, score, probability}, ...]}
     OUT/seed-N/metrics.jsonl            training loss every ~10% of an epoch, EM/F1 every epoch (+ metrics.png)
 
-Everything is validated before OUT is touched, as for GLUE (finetune.cli); finetune/train.py runs the seeds.
+Everything is validated before OUT is touched, as for GLUE (finetune/run.py); finetune/train.py runs the seeds.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 from dataclasses import asdict
@@ -38,48 +37,26 @@ from training import DistributedContext, Precision
 from training.errors import InputError
 
 TASK_NAME = "squad"
-QA_FLAGS = ("max_eval_examples",)  # meaningless for the other tasks
 
 
-def is_squad(task: str) -> bool:
+def is_squad(task: str | None) -> bool:
     return task is not None and task.lower() == TASK_NAME
 
 
-def add_squad_flags(parser: argparse.ArgumentParser) -> None:
-    windowing, decoding = Windowing(), Decoding()
-    group = parser.add_argument_group("SQuAD (--task squad)")
-    group.add_argument("--doc-stride", type=int, default=windowing.doc_stride,
-                       help="context tokens a window shares with the one before (default: %(default)s)")
-    group.add_argument("--max-query-length", type=int, default=windowing.max_query_length,
-                       help="questions are cut to this many tokens (default: %(default)s)")
-    group.add_argument("--max-answer-length", type=int, default=decoding.max_answer_length,
-                       help="longest answer, in tokens (default: %(default)s)")
-    group.add_argument("--n-best", type=int, default=decoding.n_best,
-                       help="answers kept per question in nbest_predictions.json (default: %(default)s)")
-    group.add_argument("--max-eval-examples", type=int,
-                       help="evaluate on the first N questions of the validation file only")
-
-
-def reject_squad_flags(args: argparse.Namespace) -> None:
-    """Another task given SQuAD's flags: say so rather than silently ignore them."""
-    given = [name for name in QA_FLAGS if getattr(args, name) is not None]
-    if given:
-        raise InputError(f"--{given[0].replace('_', '-')} is for --task squad")
-
-
-def settings(args: argparse.Namespace) -> tuple[Windowing, Decoding]:
-    windowing = Windowing(args.max_seq_length, args.doc_stride, args.max_query_length)
-    decoding = Decoding(args.n_best, args.max_answer_length)
+def settings(options) -> tuple[Windowing, Decoding]:
+    """The windowing and decoding options, checked, and what --task squad cannot take."""
+    windowing = Windowing(options.max_seq_length, options.doc_stride, options.max_query_length)
+    decoding = Decoding(options.n_best, options.max_answer_length)
     windowing.check()
     for name in ("n_best", "max_answer_length", "max_eval_examples"):
-        value = getattr(args, name)
+        value = getattr(options, name)
         if value is not None and value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.data_dir is not None:
+    if options.data_dir is not None:
         raise InputError("--data-dir is for GLUE tasks; --task squad reads --train-file and --validation-file")
-    if args.test_file is not None:
+    if options.test_file is not None:
         raise InputError("--test-file is not read by --task squad: it scores the --validation-file questions")
-    if args.label_all_tokens:
+    if options.label_all_tokens:
         raise InputError("--label-all-tokens is for token tasks, not --task squad")
     return windowing, decoding
 
@@ -92,13 +69,12 @@ def choose_questions(train: list[QuestionExample], dev: list[QuestionExample], m
     return train, dev[:max_eval] if max_eval is not None else dev
 
 
-def squad_family(args: argparse.Namespace, recipe: Recipe, source: ModelSource, tokenizer,
-                 show_progress: bool) -> tuple["SquadFineTuning", str]:
+def squad_family(options, recipe: Recipe, source: ModelSource, tokenizer, show_progress: bool) -> tuple["SquadFineTuning", str]:
     """--task squad: the questions read, cut into windows, as a task family of the fine-tuning engine; and a
     line saying what it holds."""
-    windowing, decoding = settings(args)
-    train, dev = load_squad(args.train_file, args.validation_file)
-    train, dev = choose_questions(train, dev, args.max_train_examples, args.max_eval_examples)
+    windowing, decoding = settings(options)
+    train, dev = load_squad(options.train_file, options.validation_file)
+    train, dev = choose_questions(train, dev, options.max_train_examples, options.max_eval_examples)
     qa = QuestionAnswering(windowing, decoding)
     qa.build_model(source)  # loads the weights once, so a broken checkpoint fails here
     train_windows = qa.encode(tokenizer, train, labelled=True, show_progress=show_progress)
@@ -110,7 +86,7 @@ def squad_family(args: argparse.Namespace, recipe: Recipe, source: ModelSource, 
 
 
 class SquadFineTuning:
-    """SQuAD as a task family of the fine-tuning engine (the interface is finetune/sentence_classification.py's):
+    """SQuAD as a task family of the fine-tuning engine (the interface is finetune/sentence/family.py's):
     training windows, dev windows, and the QuestionAnswering family's model, decoding and files."""
 
     name, main_metric = TASK_NAME, QuestionAnswering.main_metric

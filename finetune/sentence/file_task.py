@@ -20,9 +20,8 @@ macro F1, and with two classes also by the positive class's F1 and MCC.
 
 The interface to the training loop. The files become the same two things `--task cola` gives:
 
-    add_file_task_flags(group)                         --text-columns, --label-column, --task-type,
-                                                       --positive-label, into cli's data-file group
-    load_file_task(args) -> tuple[GlueTask, TaskData]  every check done, nothing written
+    load_file_task(options) -> tuple[GlueTask, TaskData]   every check done, nothing written
+                                                          (options: finetune.options.FinetuneOptions)
 
 The `GlueTask` row (tasks.py) holds the columns, the class names (labels, label_names), the metrics (the
 first picks the best epoch), a dev split and a test split without a submission format. From there on
@@ -34,7 +33,6 @@ test file that has the label column ("test_accuracy", ... in summary.json).
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from dataclasses import dataclass
@@ -42,38 +40,13 @@ from pathlib import Path
 
 from training.errors import InputError
 from finetune.table_files import Table, read_table
-from finetune.tasks import Example, GlueTask, Split, TaskData
+from finetune.sentence.tasks import Example, GlueTask, Split, TaskData
 
 BINARY_METRICS = ("accuracy", "macro_f1", "f1", "mcc")
 MULTICLASS_METRICS = ("accuracy", "macro_f1")
 REGRESSION_METRICS = ("pearson", "spearman")
 
 INTEGER = re.compile(r"[+-]?\d+")
-
-
-def add_file_task_flags(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--text-columns", metavar="NAME[,NAME]",
-                       help="the column holding the text, or two comma-separated columns for sentence pairs")
-    group.add_argument("--label-column", metavar="NAME", help="the column holding the label")
-    group.add_argument("--task-type", choices=["auto", "classification", "regression"], default="auto",
-                       help="auto (default): regression if a training label has a fractional part, else "
-                            "classification (integer labels in numeric order, any others in sorted order)")
-    group.add_argument("--positive-label", metavar="LABEL",
-                       help="with two classes, the one whose F1 is reported (default: the second in order)")
-
-
-def reject_own_file_flags(args: argparse.Namespace) -> None:
-    """The flags above describe the user's own files; with --task (which has columns of its own) they would
-    be ignored without a word, so they are an error."""
-    if args.task is None:
-        return
-    given = [flag for flag, value in (("--text-columns", args.text_columns), ("--label-column", args.label_column),
-                                      ("--positive-label", args.positive_label),
-                                      ("--task-type", None if args.task_type == "auto" else args.task_type))
-             if value is not None]
-    if given:
-        raise InputError(f"{given[0]} describes your own files; --task {args.task} has columns of its own "
-                         "(leave --task out to fine-tune on your files)")
 
 
 # ------------------------------------------------------------------ labels
@@ -188,14 +161,14 @@ def parse_text_columns(text_columns: str) -> tuple[str, ...]:
     return names
 
 
-def choose_columns(args: argparse.Namespace, train: Table) -> Columns:
+def choose_columns(options, train: Table) -> Columns:
     """--text-columns and --label-column, checked against the training file."""
     has = ", ".join(repr(c) for c in train.columns)
-    if not args.text_columns or not args.label_column:
-        missing = "--text-columns" if not args.text_columns else "--label-column"
+    if not options.text_columns or not options.label_column:
+        missing = "--text-columns" if not options.text_columns else "--label-column"
         raise InputError(f"{missing} is needed with --train-file; {train.path} has: {has}")
-    text = parse_text_columns(args.text_columns)
-    label = args.label_column.strip()
+    text = parse_text_columns(options.text_columns)
+    label = options.label_column.strip()
     if label in text:
         raise InputError(f"--label-column {label!r} is also a text column")
     return Columns(text, label)
@@ -218,30 +191,30 @@ def check_columns(table: Table, columns: Columns, need_label: bool) -> None:
         table.require_column(columns.label, "--label-column")
 
 
-def load_file_task(args: argparse.Namespace) -> tuple[GlueTask, TaskData]:
+def load_file_task(options) -> tuple[GlueTask, TaskData]:
     """The task and the examples of --train-file, --validation-file and --test-file (see module docstring)."""
-    if args.validation_file is None:
+    if options.validation_file is None:
         raise InputError("--train-file needs --validation-file: the dev set that picks the best epoch")
-    train = read_table(args.train_file)
-    columns = choose_columns(args, train)
-    dev = read_table(args.validation_file)
-    test = read_table(args.test_file) if args.test_file is not None else None
+    train = read_table(options.train_file)
+    columns = choose_columns(options, train)
+    dev = read_table(options.validation_file)
+    test = read_table(options.test_file) if options.test_file is not None else None
     for table in (train, dev):
         check_columns(table, columns, need_label=True)
     if test is not None:
         check_columns(test, columns, need_label=False)
 
-    labels = choose_label_space(train, columns.label, args.task_type, args.positive_label)
+    labels = choose_label_space(train, columns.label, options.task_type, options.positive_label)
     test_labelled = test is not None and test.has_column(columns.label)
     data = TaskData(
         train=read_examples(train, columns, labels),
         dev={"dev": read_examples(dev, columns, labels)},
         test={} if test is None else {"test": read_examples(test, columns, labels if test_labelled else None)},
     )
-    return describe_task(args, columns, labels), data
+    return describe_task(options, columns, labels), data
 
 
-def describe_task(args: argparse.Namespace, columns: Columns, labels: LabelSpace) -> GlueTask:
+def describe_task(options, columns: Columns, labels: LabelSpace) -> GlueTask:
     """The task as a GlueTask row, so that the GLUE training loop runs it unchanged. It has no GLUE folder
     or Hub copy; its splits name the user's files, and its test split has no leaderboard format."""
     if labels.is_regression:
@@ -249,10 +222,10 @@ def describe_task(args: argparse.Namespace, columns: Columns, labels: LabelSpace
     else:
         metrics = BINARY_METRICS if len(labels.names) == 2 else MULTICLASS_METRICS
     return GlueTask(
-        name=Path(args.train_file).name, folder="", hub_config="",
+        name=Path(options.train_file).name, folder="", hub_config="",
         text_columns=columns.text, hub_text_columns=columns.text, label_column=columns.label,
         labels=labels.names, label_names=labels.names, metrics=metrics,
-        train_split=Split("train", str(args.train_file), hub=""),
-        dev_splits=(Split("dev", str(args.validation_file), hub=""),),
-        test_splits=(Split("test", str(args.test_file), hub=""),) if args.test_file is not None else (),
+        train_split=Split("train", str(options.train_file), hub=""),
+        dev_splits=(Split("dev", str(options.validation_file), hub=""),),
+        test_splits=(Split("test", str(options.test_file), hub=""),) if options.test_file is not None else (),
     )

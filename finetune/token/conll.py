@@ -10,7 +10,7 @@ a blank line between sentences and a `-DOCSTART- -X- -X- O` line at the start of
 Their NER tags are IOB1: an entity's words are all `I-TYPE`, and `B-TYPE` appears only where an entity
 follows another of the same type with nothing between them. We train on IOB2 (BIO), where every entity
 starts with `B-`: the first word of an entity is then always the same label, whatever came before it.
-Converting loses nothing: both schemes mark the same entities (finetune/entities.py reads either).
+Converting loses nothing: both schemes mark the same entities (finetune/token/entities.py reads either).
 
 Data comes from `--data-dir` (a folder with train.txt, dev.txt and test.txt, or one holding conll2003/
 with them) or, without it, from the Hugging Face Hub (`eriktks/conll2003`). CoNLL's test labels are

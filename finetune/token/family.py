@@ -1,7 +1,7 @@
 """Token classification (named-entity recognition) as a task family of the fine-tuning engine.
 
 `TokenClassification` (at the end) is what finetune/train.py's FineTuningJob calls, with the interface of
-finetune/sentence_classification.py. It is built from these functions:
+finetune/sentence/family.py. It is built from these functions:
 
     model = build_model(source, task)                  BertForTokenClassification (or DistilBERT's) with task.labels
     split = encode_sentences(tokenizer, task.labels, sentences, max_length, label_all_tokens)
@@ -11,7 +11,7 @@ finetune/sentence_classification.py. It is built from these functions:
                                                        (batch, longest) tensors, labels -100 where ignored
     metrics, tags = evaluate(model, split, task, batch_size, pad_token_id, ctx, precision)
                                                        entity-level scores on words; each sentence's predicted tags
-    write_conll_predictions(path, split.sentences, tags)   `word gold predicted` lines (finetune/conll.py)
+    write_conll_predictions(path, split.sentences, tags)   `word gold predicted` lines (finetune/token/conll.py)
     task.main_metric                                   "f1": the dev score that picks the best epoch
 
 Words and pieces. CoNLL gives sentences as words; the tokenizer splits a word into pieces ("Schwarzenegger"
@@ -35,10 +35,10 @@ from torch import nn
 
 from bert.heads import IGNORE_INDEX
 from finetune.checkpoint import ModelSource, build_head_model, load_head_model, save_classifier
-from finetune.conll import Sentence, TokenTask, TokenTaskData, write_conll_predictions
+from finetune.token.conll import Sentence, TokenTask, TokenTaskData, write_conll_predictions
 from finetune.data import EncodedSplit, collate as collate_inputs
 from finetune.inference import predict_rows
-from finetune.entities import entity_scores, entity_spans
+from finetune.token.entities import entity_scores, entity_spans
 from training import DistributedContext, Precision
 
 def build_model(source: ModelSource, task: TokenTask) -> nn.Module:
@@ -162,7 +162,7 @@ def predict_words(model: nn.Module, split: EncodedSentences, labels: Sequence[st
 def evaluate(model: nn.Module, split: EncodedSentences, task: TokenTask, batch_size: int, pad_token_id: int,
              ctx: DistributedContext | None = None,
              precision: Precision | None = None) -> tuple[dict[str, float], list[list[str]]]:
-    """Entity-level scores of the model on a tagged split (finetune/entities.py), and its predicted tags."""
+    """Entity-level scores of the model on a tagged split (finetune/token/entities.py), and its predicted tags."""
     tags, _ = predict_words(model, split, task.labels, batch_size, pad_token_id, ctx, precision)
     return entity_scores([s.tags for s in split.sentences], tags, task.entity_types), tags
 
@@ -188,7 +188,7 @@ def encode_token_task(tokenizer, task: TokenTask, data: TokenTaskData, max_lengt
 
 
 class TokenClassification:
-    """A token task and its encoded data, for the fine-tuning engine (see finetune/sentence_classification.py
+    """A token task and its encoded data, for the fine-tuning engine (see finetune/sentence/family.py
     for the interface). Per seed it writes model/, dev_predictions.conll and test_predictions.conll."""
 
     metric_keys = ["f1", "precision", "recall"]

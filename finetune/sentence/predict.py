@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finetune.data import EncodedSplit
-from finetune.evaluate import predict_logits
-from finetune.file_task import parse_text_columns
+from finetune.sentence.evaluate import predict_logits
+from finetune.sentence.file_task import parse_text_columns
 from finetune.run_summary import fine_tuned_length
 from finetune.table_files import read_table, read_utf8
 from tokenizer.cli import check_unicode
@@ -167,7 +167,7 @@ class TextClassifier:
             return read_table_inputs(options.input, options.text_columns)
         return read_inputs(options.input)
 
-    def format(self, predictions: list[Prediction], from_file: bool, as_jsonl: bool) -> str:
+    def format(self, examples: list, predictions: list[Prediction], from_file: bool, as_jsonl: bool) -> str:
         return format_file(predictions, as_jsonl) if from_file else format_single(predictions[0]) + "\n"
 
 

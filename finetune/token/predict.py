@@ -1,4 +1,9 @@
-"""`bert-predict` with a token classifier (NER): the entities of raw text, as spans of its characters.
+"""Prediction with a token classifier (NER): `EntityTagger`, what load_predictor returns for one
+(finetune/predictor.py), gives the entities of raw text as spans of its characters; bert-predict prints them.
+
+    tagger = load_predictor("runs/ner")
+    tagger("Angela Merkel visited Paris on Tuesday.")   -> [EntitySpan(0, 13, "PER", 0.9978, "Angela Merkel"), ...]
+    tagger(["one text", "another"])                    -> a list of spans per text
 
     $ bert-predict --model runs/ner "Angela Merkel visited Paris on Tuesday."
     start   end     type    score   entity
@@ -7,7 +12,7 @@
 
 The text is split into BERT's words with their character offsets (whitespace, and punctuation on its
 own: "Paris." is "Paris" and "."), the words are tagged as in training (each word's first piece;
-finetune/token_classification.py) and the tags are read as entities (finetune/entities.py). A span runs
+finetune/token/family.py) and the tags are read as entities (finetune/token/entities.py). A span runs
 from its first word's first character to its last word's last one, end exclusive, so
 `text[start:end]` is the entity; its score is the mean probability of its words' tags. Words beyond
 the model's --max-seq-length pieces are tagged O.
@@ -19,12 +24,13 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bert import read_config
-from finetune.conll import Sentence
-from finetune.entities import entity_spans
+from finetune.token.conll import Sentence
+from finetune.token.entities import entity_spans
 from training.errors import InputError
-from finetune.token_classification import encode_sentences, predict_words
-from training import Precision
+from finetune.token.family import encode_sentences, predict_words
+from finetune.run_summary import fine_tuned_length
+from finetune.sentence.predict import read_inputs, read_table_inputs, text_example
+from training import DistributedContext, Precision
 
 
 @dataclass(frozen=True)
@@ -34,15 +40,6 @@ class EntitySpan:
     type: str
     score: float
     text: str
-
-
-def is_token_classifier(model_dir: Path) -> bool:
-    """Does config.json name a token-classification architecture (BertForTokenClassification, ...)?"""
-    try:
-        architectures = read_config(model_dir / "config.json").architectures
-    except (OSError, ValueError, TypeError):
-        return False  # not a readable checkpoint: loading it says why
-    return any(name.endswith("ForTokenClassification") for name in architectures)
 
 
 def tag_names(model) -> list[str]:
@@ -63,12 +60,12 @@ def single_texts(examples: list[tuple[str, str | None]]) -> list[str]:
 
 
 def find_entities(model, tokenizer, texts: list[str], batch_size: int, max_length: int,
-                  precision: Precision | None = None) -> list[list[EntitySpan]]:
+                  precision: Precision | None = None, ctx: DistributedContext | None = None) -> list[list[EntitySpan]]:
     """The entities of each text, in order."""
     labels = tag_names(model)
     words = [tokenizer.split_words(text) for text in texts]  # [(word, (start, end)), ...] per text
     split = encode_sentences(tokenizer, labels, [Sentence([w for w, _ in ws]) for ws in words], max_length)
-    tags, scores = predict_words(model, split, labels, batch_size, tokenizer.pad_token_id, precision=precision)
+    tags, scores = predict_words(model, split, labels, batch_size, tokenizer.pad_token_id, ctx, precision)
     found = []
     for text, text_words, text_tags, text_scores in zip(texts, words, tags, scores):
         spans = []
@@ -97,3 +94,41 @@ def format_entity_file(texts: list[str], found: list[list[EntitySpan]], as_jsonl
     rows += [f"{i}\t{e.start}\t{e.end}\t{e.type}\t{e.score:.4f}\t{' '.join(e.text.split())}"
              for i, entities in enumerate(found) for e in entities]
     return "\n".join(rows) + "\n"
+
+
+class EntityTagger:
+    """A fine-tuned token classifier as a callable: text -> its entity spans; see the module docstring."""
+
+    def __init__(self, model, tokenizer, max_length: int, batch_size: int = 64, precision: Precision | None = None,
+                 ctx: DistributedContext | None = None):
+        tag_names(model)  # labels that are no IOB tags cannot be read as entities: say so at once
+        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.batch_size, self.precision, self.ctx = batch_size, precision, ctx
+
+    @classmethod
+    def for_model(cls, model_dir: Path, model, tokenizer, max_seq_length: int | None, batch_size: int,
+                  precision: Precision, ctx: DistributedContext) -> "EntityTagger":
+        return cls(model, tokenizer, max_seq_length or fine_tuned_length(model_dir), batch_size, precision, ctx)
+
+    def __call__(self, texts: str | list[str]) -> list[EntitySpan] | list[list[EntitySpan]]:
+        single = isinstance(texts, str)
+        checked = single_texts([text_example(text) for text in ([texts] if single else texts)])
+        found = self.predict(checked)
+        return found[0] if single else found
+
+    def predict(self, texts: list[str]) -> list[list[EntitySpan]]:
+        return find_entities(self.model, self.tokenizer, texts, self.batch_size, self.max_length, self.precision,
+                             self.ctx)
+
+    # bert-predict's side: where texts come from and how entities are written
+    def read_examples(self, options) -> list[str]:
+        if options.question is not None:
+            raise InputError("this model tags entities, not a question-answering model: give TEXT")
+        if options.input is None:
+            return single_texts([(options.texts[0], options.texts[1] if len(options.texts) > 1 else None)])
+        if options.text_columns is not None:
+            return single_texts(read_table_inputs(options.input, options.text_columns))
+        return single_texts(read_inputs(options.input))
+
+    def format(self, texts: list[str], found: list[list[EntitySpan]], from_file: bool, as_jsonl: bool) -> str:
+        return format_entity_file(texts, found, as_jsonl) if from_file else format_entities(found[0])

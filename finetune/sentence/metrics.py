@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from finetune.tasks import GlueTask
+from finetune.sentence.tasks import GlueTask
 
 
 def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:

@@ -25,15 +25,10 @@ import torch
 from torch import nn
 
 from finetune.checkpoint import ModelSource, build_classifier, load_head_model, save_classifier
-from finetune.conll import TOKEN_TASKS
-from finetune.data import EncodedSplit, collate, encode_split, subsample
-from finetune.evaluate import predict_logits, sample_table, score, write_predictions, write_submission
-from finetune.family import Family
-from finetune.file_task import load_file_task
-from finetune.predict import TextClassifier
-from finetune.tasks import GlueTask, TaskData, get_task, load_task_data, metric_key
+from finetune.data import EncodedSplit, collate
+from finetune.sentence.evaluate import predict_logits, sample_table, score, write_predictions, write_submission
+from finetune.sentence.tasks import GlueTask, metric_key
 from training import DistributedContext, Precision
-from training.errors import InputError
 
 
 @dataclass
@@ -120,62 +115,3 @@ class SentenceClassification:
             print(sample_table(self.task, self.data.dev[first_dev], best.predictions[first_dev]))
         print(f"\nwritten to {output}/: summary.json, seed-*/ (model, predictions, metrics)")
 
-
-# ------------------------------------------------------------------ the family's entry (finetune/registry.py)
-
-def check_options(options) -> None:
-    """What a sentence task cannot take: the other families' flags; where its data comes from."""
-    if options.label_all_tokens:
-        raise InputError(f"--label-all-tokens is for token tasks ({', '.join(TOKEN_TASKS)}), not "
-                         f"{options.task or 'sentence classification'}")
-    if options.max_eval_examples is not None:
-        raise InputError("--max-eval-examples is for --task squad")
-    given_files = [f"--{name.replace('_', '-')}" for name in ("train_file", "validation_file", "test_file")
-                   if getattr(options, name) is not None]
-    if options.task is None and options.train_file is None:
-        raise InputError("give --task (a GLUE task) or --train-file and --validation-file (your own data)")
-    if options.task is not None and given_files:
-        raise InputError(f"--task {options.task} reads GLUE's files; leave --task out to fine-tune on "
-                         f"{given_files[0]}")
-    if options.task is None and options.data_dir is not None:
-        raise InputError("--data-dir is GLUE's folder, for --task; --train-file needs no --data-dir")
-    if options.task is not None:
-        get_task(options.task)  # an unknown task fails here, before anything is read
-
-
-def load_data(options) -> tuple[GlueTask, TaskData]:
-    """The task and its examples: GLUE's (--task, from --data-dir or the Hub), or the user's own files."""
-    if options.task is None:
-        return load_file_task(options)
-    task = get_task(options.task)
-    return task, load_task_data(task, options.data_dir)
-
-
-def encode_task(tokenizer, data: TaskData, task: GlueTask, max_length: int, show_progress: bool) -> EncodedTask:
-    def encode(examples, name):
-        return encode_split(tokenizer, task, examples, max_length, desc=f"tokenising {name}",
-                            show_progress=show_progress)
-
-    return EncodedTask(
-        train=encode(data.train, "train"),
-        dev={name: encode(examples, name) for name, examples in data.dev.items()},
-        test={name: encode(examples, name) for name, examples in data.test.items()},
-    )
-
-
-def build_family(options, recipe, source: ModelSource, tokenizer,
-                 show_progress: bool) -> tuple[SentenceClassification, str]:
-    """A GLUE task or the user's files: the family and a line saying what it holds."""
-    task, data = load_data(options)
-    subsample(data, options.max_train_examples)
-    if not data.train:
-        raise InputError(f"{task.name}: the training split is empty")
-    build_classifier(source, task)  # loads the weights once, so a broken checkpoint fails here
-    encoded = encode_task(tokenizer, data, task, recipe.max_seq_length, show_progress)
-    what = f"{task.name}: {len(data.train)} training examples, " + ", ".join(
-        f"{len(split)} {name}" for name, split in data.dev.items())
-    return SentenceClassification(task, encoded, recipe.eval_batch_size, tokenizer.pad_token_id), what
-
-
-FAMILY = Family(name="sentence", head="SequenceClassification", owns_task=lambda task: True,
-                check_options=check_options, build=build_family, predictor=TextClassifier.for_model)

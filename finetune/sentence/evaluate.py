@@ -12,8 +12,8 @@ from bert.checkpoint import atomic_write
 from training import DistributedContext, Precision
 from finetune.data import EncodedSplit, collate
 from finetune.inference import predict_rows
-from finetune.metrics import compute_metrics
-from finetune.tasks import GlueTask
+from finetune.sentence.metrics import compute_metrics
+from finetune.sentence.tasks import GlueTask
 
 
 def predict_logits(model: nn.Module, split: EncodedSplit, batch_size: int, pad_token_id: int,

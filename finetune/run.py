@@ -1,0 +1,135 @@
+"""`finetune(options)`: a fine-tuning run in-process, from checked options to the summary of its seeds.
+
+    from finetune import finetune
+    result = finetune(task="mrpc", model="runs/pretrain/final", output="runs/mrpc", seeds=[1, 2, 3])
+    result.median["f1"], result.best_model
+
+Everything the user can get wrong is checked before the output directory is touched (on every process of a
+DDP run, so that they all fail alike): the options (finetune/options.py, the family's own checks), the
+machine's precision, the model and vocabulary, the data, the output directory. Then finetune/train.py runs
+the seeds and writes OUT/summary.json, whose fields the result carries.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from finetune.checkpoint import ModelSource, resolve_model
+from finetune.options import FinetuneOptions
+from finetune.registry import family_of_task
+from finetune.train import TaskFamily, run_seeds
+from tokenizer import WordPieceTokenizer
+from training import DistributedContext, choose_precision
+from training.engine import RunInterrupted
+from training.errors import InputError
+
+RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it is the same one
+
+
+@dataclass
+class FinetuneResult:
+    """What a run wrote to summary.json, and where: `median`, `mean`, `std` (metric -> value over seeds),
+    `seeds` (one record per seed), `best_model` (the folder of the best seed's model), `summary` (all of it)."""
+
+    output: Path
+    summary: dict
+    median: dict[str, float]
+    mean: dict[str, float]
+    std: dict[str, float]
+    seeds: list[dict]
+    best_model: Path
+    family: TaskFamily = field(repr=False, default=None)
+    results: list = field(repr=False, default_factory=list)
+
+    def print_report(self) -> None:
+        """What bert-finetune prints at the end: the scores, one line per seed, a few dev predictions."""
+        self.family.print_report(self.summary, self.results, self.output)
+
+
+def finetune(options: FinetuneOptions | None = None, /, **option_values) -> FinetuneResult:
+    """Fine-tune as `options` say (or FinetuneOptions(**option_values); values given with options replace theirs).
+    Raises InputError for bad input, TrainingDiverged when the loss stops being finite, RunInterrupted when
+    a signal stopped the run (its checkpoint saved)."""
+    if options is None:
+        options = FinetuneOptions(**option_values)
+    elif option_values:
+        options = replace(options, **option_values)
+    if options.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda, but torch sees no CUDA GPU")
+    with DistributedContext.from_env(options.device) as ctx:
+        return run(options, ctx)
+
+
+def run(options: FinetuneOptions, ctx: DistributedContext) -> FinetuneResult:
+    # 1. validate everything (every process, so they all fail alike), writing nothing
+    family_entry = family_of_task(options.task)
+    precision = choose_precision(options.precision, ctx.device, warn=None if ctx.is_main else (lambda message: None))
+    recipe = options.recipe(precision.name)
+    if recipe.batch_size < ctx.world_size * recipe.grad_accum:
+        raise InputError(f"--batch-size {recipe.batch_size} is smaller than --grad-accum {recipe.grad_accum} x "
+                         f"{ctx.world_size} process(es)")
+    run_record = options.run_record(precision.name)
+    check_output_dir(options.output, options.overwrite, options.resume, run_record)
+    source, tokenizer = check_model(options.model, options.vocab, recipe.max_seq_length)
+    shows_progress = ctx.is_main and options.progress
+    family, what = family_entry.build(options, recipe, source, tokenizer, shows_progress)
+    if recipe.metric_for_best is not None and recipe.metric_for_best not in family.metric_keys:
+        raise InputError(f"--metric-for-best {recipe.metric_for_best!r}: {family.name} reports "
+                         f"{', '.join(family.metric_keys)}")
+    ctx.barrier()  # every process has checked the output directory before rank 0 writes to it
+
+    # 2. train
+    if ctx.is_main:
+        if options.overwrite:
+            clear_previous_run(options.output, options.seeds)
+        options.output.mkdir(parents=True, exist_ok=True)
+        (options.output / RUN_FILE).write_text(json.dumps(run_record, indent=2) + "\n")
+    if shows_progress:
+        print(precision.describe(), file=sys.stderr)
+        print(f"{what}; model {options.model}, {ctx.world_size} process(es) on {ctx.device}, precision "
+              f"{precision.name}")
+    finished = run_seeds(family, source, tokenizer, recipe, options.seeds, options.output, ctx, options.report_to,
+                         options.progress)
+    if isinstance(finished, int):  # a signal stopped it: the checkpoint is saved, resume continues
+        raise RunInterrupted(finished)
+    summary, results = finished
+    return FinetuneResult(options.output, summary, summary["median"], summary["mean"], summary["std"],
+                          summary["seeds"], options.output / summary["best_model"], family, results)
+
+
+def check_model(model: str, vocab: Path | None, max_seq_length: int) -> tuple[ModelSource, WordPieceTokenizer]:
+    source, tokenizer = resolve_model(model, None if vocab is None else str(vocab))
+    if max_seq_length > source.config.max_position_embeddings:
+        raise InputError(f"--max-seq-length {max_seq_length} is longer than the model's "
+                         f"{source.config.max_position_embeddings} positions")
+    return source, tokenizer
+
+
+def check_output_dir(output: Path, overwrite: bool, resume: bool, run: dict) -> None:
+    """--resume continues the same run (run.json must match), --overwrite starts over, and a directory that
+    holds files without either is an error."""
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output}: exists and is not a directory")
+    if resume and (output / RUN_FILE).exists():
+        before = json.loads((output / RUN_FILE).read_text())
+        changed = [f"{key} was {before.get(key)!r}, now {value!r}" for key, value in run.items()
+                   if before.get(key) != value]
+        if changed:
+            raise InputError(f"--resume in {output} with other arguments than its run: " + "; ".join(changed))
+    elif output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise InputError(f"--output {output} already holds files: pass --resume to continue that run, --overwrite "
+                         "to replace it, or choose another directory")
+
+
+def clear_previous_run(output: Path, seeds: list[int]) -> None:
+    """With --overwrite: remove only what this run will write (files of ours, never anything else)."""
+    (output / "summary.json").unlink(missing_ok=True)
+    (output / RUN_FILE).unlink(missing_ok=True)
+    for seed in seeds:
+        shutil.rmtree(output / f"seed-{seed}", ignore_errors=True)

@@ -1,0 +1,46 @@
+"""Checks every options dataclass shares (PretrainOptions, FinetuneOptions, PredictOptions): each field's
+value of its annotated type, named in messages as the flag that sets it (`batch_size` is --batch-size).
+
+A Python caller may hand in anything; a value of the wrong type is a one-line InputError here rather than a
+TypeError deep in the run. Ints are taken where floats are expected (lr=1 is 1.0), never booleans as numbers.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+
+from training.errors import InputError
+
+KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path",
+              list: "a list", type(None): "None"}
+
+
+def flag(name: str) -> str:
+    """The flag of an options field: batch_size -> batch-size."""
+    return name.replace("_", "-")
+
+
+def check_field_types(options) -> None:
+    """Raise InputError for the first field whose value is not of its annotated type; ints given for float
+    fields become floats."""
+    for name, hint in typing.get_type_hints(type(options)).items():
+        allowed = [typing.get_origin(kind) or kind for kind in
+                   (typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,))]
+        value = getattr(options, name)
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            setattr(options, name, float(value))
+        elif not any(is_kind(value, kind) for kind in allowed):
+            kinds = " or ".join(KIND_NAMES.get(kind, kind.__name__) for kind in allowed)
+            raise InputError(f"--{flag(name)} should be {kinds}, not {value!r}")
+
+
+def is_kind(value, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, float)
+    if kind is Path:
+        return isinstance(value, (str, Path))
+    return isinstance(value, kind)
