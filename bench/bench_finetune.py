@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
                       choose_precision, device_name, set_seed)
-from finetune import cli  # noqa: E402
+from finetune import finetune  # noqa: E402
 from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.cli import subsample  # noqa: E402
 from finetune.sentence.metrics import compute_metrics  # noqa: E402
@@ -66,17 +66,11 @@ def parse_args() -> argparse.Namespace:
 def run_ours(args, task_name: str, model_dir: Path, precision: Precision) -> dict:
     """bert-finetune with every seed; returns median dev metrics and the mean training seconds per epoch."""
     output = args.output / task_name / "ours"
-    argv = ["--task", task_name, "--model", str(model_dir), "--output", str(output), "--data-dir", str(args.data_dir),
-            "--seeds", args.seeds, "--epochs", str(args.epochs), "--lr", str(args.lr),
-            "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length),
-            "--warmup-ratio", str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
-            "--precision", precision.name, "--device", args.device, "--overwrite"]
-    if args.max_train_examples:
-        argv += ["--max-train-examples", str(args.max_train_examples)]
-    if cli.main(argv) != 0:
-        raise SystemExit(f"bert-finetune failed on {task_name}")
-    summary = json.loads((output / "summary.json").read_text())
-    return {"metrics": summary["median"], "epoch_seconds": summary["epoch_seconds"]}
+    result = finetune(task=task_name, model=model_dir, output=output, data_dir=args.data_dir, seeds=args.seeds,
+                      epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+                      warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, precision=precision.name,
+                      device=args.device, overwrite=True, max_train_examples=args.max_train_examples)
+    return {"metrics": result.median, "epoch_seconds": result.summary["epoch_seconds"]}
 
 
 # ------------------------------------------------------------------ transformers

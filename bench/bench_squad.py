@@ -36,10 +36,10 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
                       choose_precision, device_name, set_seed)
-from finetune import cli  # noqa: E402
+from finetune import finetune  # noqa: E402
 from finetune.checkpoint import load_tokenizer  # noqa: E402
 from finetune.data import BATCHINGS, epoch_batches  # noqa: E402
-from finetune.train import family_recipe  # noqa: E402
+from finetune.options import FinetuneOptions  # noqa: E402
 from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
 from finetune.qa.decoding import Decoding, answer_all, best_text  # noqa: E402
 from finetune.qa.family import QuestionAnswering  # noqa: E402
@@ -71,7 +71,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-query-length", type=int, default=64)
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
-    defaults = family_recipe("squad")  # the rest of bert-finetune --task squad's recipe, unless given
+    defaults = FinetuneOptions(model="m", output="o", task="squad")  # bert-finetune --task squad's recipe
     p.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm, help="0: no clipping")
     p.add_argument("--adam-epsilon", type=float, default=defaults.adam_epsilon)
     p.add_argument("--adam-beta2", type=float, default=defaults.adam_beta2)
@@ -91,20 +91,15 @@ def parse_args() -> argparse.Namespace:
 def run_ours(args, model_dir: Path, precision: Precision) -> dict:
     """bert-finetune --task squad with every seed; median EM/F1 and mean training seconds per epoch."""
     output = args.output / "ours"
-    argv = ["--task", "squad", "--model", str(model_dir), "--output", str(output),
-            "--train-file", str(args.train_file), "--validation-file", str(args.validation_file),
-            "--max-eval-examples", str(args.max_eval_examples), "--seeds", args.seeds, "--epochs", str(args.epochs),
-            "--lr", str(args.lr), "--batch-size", str(args.batch_size), "--eval-batch-size", str(args.eval_batch_size),
-            "--max-seq-length", str(args.max_seq_length), "--doc-stride", str(args.doc_stride),
-            "--max-query-length", str(args.max_query_length), "--warmup-ratio", str(args.warmup_ratio),
-            "--weight-decay", str(args.weight_decay), "--max-grad-norm", str(args.max_grad_norm),
-            "--adam-epsilon", str(args.adam_epsilon), "--adam-beta2", str(args.adam_beta2),
-            "--batching", args.batching, "--precision", precision.name, "--device", "cpu", "--overwrite"]
-    if args.max_train_examples:
-        argv += ["--max-train-examples", str(args.max_train_examples)]
-    if cli.main(argv) != 0:
-        raise SystemExit("bert-finetune --task squad failed")
-    summary = json.loads((output / "summary.json").read_text())
+    summary = finetune(task="squad", model=model_dir, output=output, train_file=args.train_file,
+                       validation_file=args.validation_file, max_eval_examples=args.max_eval_examples,
+                       seeds=args.seeds, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                       eval_batch_size=args.eval_batch_size, max_seq_length=args.max_seq_length,
+                       doc_stride=args.doc_stride, max_query_length=args.max_query_length,
+                       warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
+                       adam_epsilon=args.adam_epsilon, adam_beta2=args.adam_beta2, batching=args.batching,
+                       precision=precision.name, device="cpu", overwrite=True,
+                       max_train_examples=args.max_train_examples).summary
     return {"metrics": summary["median"], "seeds": summary["seeds"], "epoch_seconds": summary["epoch_seconds"],
             "train_windows": summary["train_windows"], "eval_questions": summary["eval_questions"]}
 

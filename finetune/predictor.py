@@ -147,7 +147,7 @@ def predict(options: PredictOptions | None = None, /, **option_values) -> str:
         options = replace(options, **option_values)
     predictor = load_predictor(options.model, options.device, "onnx" if options.onnx else "torch",
                                options.precision, options.max_seq_length, options.batch_size)
-    examples = predictor.read_examples(options)
+    examples = predictor.read_examples(options)  # a bad input file fails here, before anything is printed
     print(predictor.precision.describe(), file=sys.stderr)
     with torch.no_grad():
         results = predictor.predict(examples)

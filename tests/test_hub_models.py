@@ -152,7 +152,7 @@ def test_a_preset_is_no_model_to_predict_with(capsys):
 def test_the_cache_and_offline_mode_come_from_the_environment(classifier, hub_cache):
     """What a user does: HF_HUB_CACHE and HF_HUB_OFFLINE=1 in the environment, nothing else."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "finetune.sentence.predict", "--model", "testorg/tiny-reviews", "a dull plot"],
+    result = subprocess.run([sys.executable, "-m", "finetune.predict_cli", "--model", "testorg/tiny-reviews", "a dull plot"],
                             env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] in ("bad", "good")

@@ -162,8 +162,9 @@ def test_predict_onnx_refuses_an_encoder_export(vocab, tmp_path, capsys):
     assert main(["--onnx", str(tmp_path / "onnx"), "--model", str(tmp_path / "model")]) == 0
     assert predict_cli.main(["--onnx", "--model", str(tmp_path / "onnx"), "A sentence."]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
-        f"error: {tmp_path / 'onnx' / 'model.onnx'} outputs last_hidden_state, not logits: export a model with "
-        "that head")
+        f"error: {tmp_path / 'onnx'}: its config.json names no fine-tuned head (SequenceClassification, "
+        "TokenClassification, QuestionAnswering), so it has nothing to predict with; fine-tune it with bert-finetune "
+        "first (for sentence vectors of an encoder, use bert-embed)")
 
 
 def test_bad_export_target_is_one_line(vocab, tmp_path, capsys):
