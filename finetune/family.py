@@ -25,4 +25,5 @@ class Family:
     # (model_dir, model, tokenizer, max_seq_length or None, batch_size, Precision, DistributedContext) ->
     # the family's predictor (load_predictor's answer)
     predictor: Callable[..., object]
+    benchmark: str = ""  # what its named tasks are, for reports: "GLUE", "CoNLL-2003", "SQuAD v1.1"
     recipe: dict = field(default_factory=dict)  # where its default recipe differs from finetune.train.Recipe

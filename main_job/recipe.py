@@ -46,7 +46,8 @@ from pathlib import Path
 
 from finetune import FinetuneOptions
 from finetune.sentence.tasks import get_task
-from finetune.token.conll import get_token_task, is_token_task
+from finetune.registry import family_of_task
+from finetune.token.conll import get_token_task
 from pretrain import PretrainOptions
 from training.errors import InputError
 from training.option_checks import flag
@@ -122,7 +123,7 @@ class Recipe:
 
     def glue_tasks(self) -> list[str]:
         """The GLUE tasks among the tasks: those whose training text a "task-text" phase reads."""
-        return [task for task in self.tasks if not is_token_task(task)]
+        return [task for task in self.tasks if family_of_task(task).name == "sentence"]
 
 
 def load_recipe(path: Path, settings: list[str] = ()) -> Recipe:
@@ -257,9 +258,20 @@ def task_names(finetuning: dict, where: str) -> list[str]:
     if not names or not all(isinstance(name, str) for name in names):
         raise RecipeError(f"{where} 'tasks' should be a list of task names, e.g. [\"cola\", \"mrpc\"]")
     try:
-        return [(get_token_task(name) if is_token_task(name) else get_task(name)).name for name in names]
+        return [main_job_task(name) for name in names]
     except InputError as e:
         raise RecipeError(f"{where} tasks: {e}") from None
+
+
+def main_job_task(name: str) -> str:
+    """A task's own spelling of its name; the main job fine-tunes GLUE tasks and CoNLL-2003 ([data] glue-dir,
+    ner-dir), whose data it can find."""
+    family = family_of_task(name).name
+    if family == "sentence":
+        return get_task(name).name
+    if family == "token":
+        return get_token_task(name).name
+    raise InputError(f"{name} reads files of its own: the main job fine-tunes GLUE tasks and conll2003")
 
 
 def seed_list(finetuning: dict, where: str) -> list[int]:
@@ -371,7 +383,7 @@ def check_phases(tables: dict, tasks: list[str], probe: tuple[list[str], dict],
         text = value(table, "text", str, where, default="corpus")
         if text not in PHASE_TEXTS:
             raise RecipeError(f"{where} 'text' should be one of {', '.join(PHASE_TEXTS)}, not {text!r}")
-        if text == "task-text" and all(is_token_task(task) for task in tasks):
+        if text == "task-text" and not any(family_of_task(task).name == "sentence" for task in tasks):
             raise RecipeError(f"{where} text = \"task-text\" reads the GLUE tasks' training text, and [finetune] "
                               "tasks names none")
         if phases and "preset" in keys:

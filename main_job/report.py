@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from finetune.token.conll import is_token_task
+from finetune.registry import family_of_task
 from training import MetricsLog, plot_metrics
 
 
@@ -32,7 +32,7 @@ def print_table(runs: list[tuple[str, Path | None, Path]], budget: str, seeds: l
     """Each task's dev metrics from the fine-tunes' summary.json ((task, baseline's folder or None, ours)): the
     median over seeds and, in brackets, the lowest and highest seed, so a difference can be read against the
     spread between seeds."""
-    benchmarks = "GLUE" + (" and CoNLL-2003" if any(is_token_task(task) for task, _, _ in runs) else "")
+    benchmarks = " and ".join(dict.fromkeys(family_of_task(task).benchmark for task, _, _ in runs))
     print(f"\n{benchmarks} dev, median over seeds {','.join(map(str, seeds))} [min, max]:")
     with_baseline = all(baseline for _, baseline, _ in runs)
     header = (f"{'task':<9} {'metric':<9}" + (f" {'no pretraining':>24}" if with_baseline else "")

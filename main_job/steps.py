@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finetune.token.conll import is_token_task
+from finetune.registry import family_of_task
 
 from .recipe import Phase, Recipe
 
@@ -143,7 +143,7 @@ def pretraining_steps(recipe: Recipe, phase: Phase, number: str, vocab: Path, pr
 
 def fine_tuning_step(recipe: Recipe, task: str, model: str, weights: Path, output: Path, extra: list[str],
                      precision: list[str]) -> FineTuningStep:
-    data_dir = recipe.ner_dir if is_token_task(task) else recipe.glue_dir
+    data_dir = {"sentence": recipe.glue_dir, "token": recipe.ner_dir}[family_of_task(task).name]
     return FineTuningStep(
         f"3. fine-tuning {task} from {model}",
         ["-m", "finetune", "--task", task, "--model", model, "--output", str(output),

@@ -10,7 +10,7 @@ from finetune.qa.windows import Windowing
 
 FAMILY = Family(
     name="squad", head="QuestionAnswering", owns_task=is_squad, check_options=settings, build=squad_family,
-    predictor=QuestionAnswerer.for_model,
+    predictor=QuestionAnswerer.for_model, benchmark="SQuAD v1.1",
     # Clipping at 1.0 scaled every early step (the gradient norm starts at 2-3) and length-grouped batches put
     # windows of one context together; without both, seed 2 went from F1 46.6 to 55.2 (docs/results.md).
     recipe={"max_seq_length": Windowing.max_seq_length, "max_grad_norm": 0.0, "batching": "random"},

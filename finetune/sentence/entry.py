@@ -69,4 +69,5 @@ def build_family(options, recipe, source: ModelSource, tokenizer,
 
 
 FAMILY = Family(name="sentence", head="SequenceClassification", owns_task=lambda task: True,
-                check_options=check_options, build=build_family, predictor=TextClassifier.for_model)
+                check_options=check_options, build=build_family, predictor=TextClassifier.for_model,
+                benchmark="GLUE")

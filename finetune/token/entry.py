@@ -37,4 +37,5 @@ def build_family(options, recipe, source: ModelSource, tokenizer,
 
 FAMILY = Family(name="token", head="TokenClassification",
                 owns_task=lambda task: task is not None and is_token_task(task),
-                check_options=check_options, build=build_family, predictor=EntityTagger.for_model)
+                check_options=check_options, build=build_family, predictor=EntityTagger.for_model,
+                benchmark="CoNLL-2003")
