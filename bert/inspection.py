@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bert.errors import InputError
 from tokenizer import WordPieceTokenizer
-from training.errors import InputError
 
 from .checkpoint import IGNORED_KEYS, normalise_legacy_name, read_state_dict, resolve_checkpoint_dir
 from .config import BertConfig

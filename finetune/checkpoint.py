@@ -23,7 +23,7 @@ from torch import nn
 
 from bert import PRESETS, BertConfig, BertForSequenceClassification, DistilBertForSequenceClassification, read_config
 from bert.checkpoint import resolve_checkpoint_dir
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.tasks import GlueTask
 from tokenizer import WordPieceTokenizer
 

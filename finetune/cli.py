@@ -33,7 +33,7 @@ from finetune.tasks import TASKS, GlueTask, TaskData, get_task, load_task_data
 from finetune.token_classification import TokenClassification, encode_token_task
 from training import REPORT_TO, DistributedContext, Precision, add_precision_flag, check_report_to, choose_precision
 from training.engine import TrainingDiverged
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.train import FAMILY_RECIPES, Recipe, TaskFamily, family_recipe, finetune
 from tokenizer import WordPieceTokenizer
 

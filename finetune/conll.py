@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bert.checkpoint import atomic_write
+from bert.errors import InputError
 from finetune.table_files import read_utf8
-from training.errors import InputError
 
 DOCSTART = "-DOCSTART-"
 

@@ -44,7 +44,7 @@ from bert.checkpoint import atomic_write
 from finetune.checkpoint import CLASSIFIERS, find_checkpoint, load_classifier
 from finetune.data import EncodedSplit
 from finetune.export.onnx_runner import load_onnx_model
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.evaluate import predict_logits
 from finetune.file_task import parse_text_columns
 from finetune.table_files import read_table, read_utf8

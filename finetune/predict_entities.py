@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bert import read_config
+from bert.errors import InputError
 from finetune.conll import Sentence
 from finetune.entities import entity_spans
-from training.errors import InputError
 from finetune.token_classification import encode_sentences, predict_words
 from training import Precision
 

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.tasks import GlueTask, get_task, read_split
 
 

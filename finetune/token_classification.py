@@ -34,12 +34,12 @@ import torch
 from torch import nn
 
 from bert import BertForTokenClassification, DistilBertForTokenClassification
+from bert.errors import InputError
 from bert.heads import IGNORE_INDEX
 from finetune.checkpoint import ModelSource, load_classifier, save_classifier
 from finetune.conll import Sentence, TokenTask, TokenTaskData, write_conll_predictions
 from finetune.data import EncodedSplit, collate as collate_inputs, sorted_batches
 from finetune.entities import entity_scores, entity_spans
-from training.errors import InputError
 from training import DistributedContext, Precision
 
 TokenClassifier = BertForTokenClassification | DistilBertForTokenClassification

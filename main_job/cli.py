@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bert.errors import InputError
 from training import add_precision_flag
-from training.errors import InputError
 
 from . import report, steps
 from .recipe import load_recipe

@@ -50,7 +50,7 @@ from finetune import cli as finetune_cli
 from finetune.conll import get_token_task, is_token_task
 from finetune.tasks import get_task
 from pretrain import cli as pretrain_cli
-from training.errors import InputError
+from bert.errors import InputError
 
 PHASE_TEXTS = ("corpus", "task-text")
 

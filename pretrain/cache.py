@@ -31,8 +31,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
+from bert.errors import InputError
 from tokenizer.corpus import CorpusStats, DatasetSource, LocalFile, Source, dataset_fingerprint, read_documents
-from training.errors import InputError
 
 FORMAT_VERSION = 1  # bump when the reading, splitting or file layout changes: old entries are then ignored
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # what decides the token ids (in the tokenizer's directory)

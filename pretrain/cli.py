@@ -16,9 +16,8 @@ from tokenizer.cli import add_corpus_dataset_flags
 from training import REPORT_TO, add_precision_flag, parse_duration
 
 from .examples import NSP_NEGATIVES
-from tokenizer.corpus import CorpusError
 from training.engine import TrainingDiverged
-from training.errors import InputError
+from bert.errors import InputError
 
 from .options import PretrainOptions
 from .train import pretrain
@@ -194,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     where = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
         return pretrain(options_from_args(args))
-    except (InputError, CorpusError) as e:  # bad input: one line, no traceback
+    except InputError as e:  # bad input: one line, no traceback
         print(f"{where}error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:  # the run stopped itself; its last good checkpoint is kept

@@ -18,10 +18,10 @@ from tqdm.auto import tqdm
 
 from bert import BertConfig, BertForPreTraining
 from bert.checkpoint import atomic_write, load_hf_state_dict, read_state_dict
+from bert.errors import InputError
 from training import (DistributedContext, MetricsLog, build_optimizer, choose_precision, device_name, lr_multiplier,
                       plot_metrics, set_seed)
 from training.engine import Engine
-from training.errors import InputError
 
 from .batches import PretrainingBatches
 from .options import PretrainOptions

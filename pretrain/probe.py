@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bert import BertForPreTraining
+from bert.errors import InputError
 from finetune.checkpoint import ModelSource
 from finetune.cli import encode_task, subsample
 from finetune.sentence_classification import SentenceClassification
@@ -27,7 +28,6 @@ from finetune.tasks import get_task, load_task_data
 from finetune.train import Recipe, finetune
 from tokenizer import WordPieceTokenizer
 from training import DistributedContext
-from training.errors import InputError
 from training.reproducibility import capture_rng_state, restore_rng_state
 
 

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from bert.errors import InputError
 from pretrain.cli import main as pretrain_main
 from tokenizer import WordPieceTokenizer
 from tokenizer.cli import main as tokenizer_main
-from tokenizer.corpus import CorpusError, DatasetSource, LocalFile, read_documents, resolve_sources
+from tokenizer.corpus import DatasetSource, LocalFile, read_documents, resolve_sources
 from test_pretrain_run import TINY, write_story_corpus
 
 datasets = pytest.importorskip("datasets")
@@ -39,14 +40,14 @@ def test_saved_dataset_dict_takes_the_split(tmp_path):
                           "validation": datasets.Dataset.from_dict({"text": rows[15:]})}).save_to_disk(saved)
     assert len(list(read_documents(resolve_sources([str(saved)])))) == 15
     assert len(list(read_documents(resolve_sources([str(saved)], split="validation")))) == len(rows) - 15
-    with pytest.raises(CorpusError, match="no split 'test' .*train, validation.*--corpus-split"):
+    with pytest.raises(InputError, match="no split 'test' .*train, validation.*--corpus-split"):
         list(read_documents(resolve_sources([str(saved)], split="test")))
 
 
 def test_missing_column_names_the_columns(tmp_path):
     saved = tmp_path / "saved"
     datasets.Dataset.from_dict({"body": ["A b c."]}).save_to_disk(saved)
-    with pytest.raises(CorpusError, match="no column 'text' \\(columns: body\\); choose one with --corpus-column"):
+    with pytest.raises(InputError, match="no column 'text' \\(columns: body\\); choose one with --corpus-column"):
         list(read_documents(resolve_sources([str(saved)])))
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bert.errors import InputError
 from finetune import cli, predict
-from training.errors import InputError
 from finetune.file_task import choose_label_space
 from finetune.metrics import macro_f1
 from finetune.table_files import read_table

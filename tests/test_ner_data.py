@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from bert.config import BertConfig
+from bert.errors import InputError
 from finetune.conll import (CONLL2003, Sentence, find_task_folder, load_token_task_data, read_conll_file,
                             read_hub_split, to_iob2)
 from finetune.entities import entity_scores, entity_spans
-from training.errors import InputError
 from finetune.token_classification import collate, encode_sentences, evaluate
 from tokenizer import WordPieceTokenizer
 

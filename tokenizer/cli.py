@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from tokenizer.corpus import CorpusError, CorpusStats, read_sentences, resolve_sources
+from bert.errors import InputError
+from tokenizer.corpus import CorpusStats, read_sentences, resolve_sources
 from tokenizer.pipeline import SPECIAL_TOKENS, check_text
 from tokenizer.wordpiece import WordPieceTokenizer
-from training.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             run_train(args)
         else:
             run_encode(args)
-    except (InputError, CorpusError) as e:  # bad input: one line, no traceback; anything else is a bug
+    except InputError as e:  # bad input: one line, no traceback; anything else is a bug
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

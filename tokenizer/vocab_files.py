@@ -17,8 +17,8 @@ import json
 import os
 from pathlib import Path
 
+from bert.errors import InputError
 from tokenizer.pipeline import CONTINUATION_PREFIX, SPECIAL_TOKENS
-from training.errors import InputError
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"

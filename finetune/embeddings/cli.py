@@ -28,12 +28,12 @@ import numpy as np
 import torch
 
 from bert.checkpoint import atomic_write
+from bert.errors import InputError
 from bert.pooling import POOLING_MODES
 from finetune.embeddings.embedder import SentenceEmbedder, cosine_similarity, nearest
 from finetune.embeddings.text_files import read_texts
 from tokenizer.cli import check_text_arguments
 from training import add_precision_flag, choose_precision
-from training.errors import InputError
 
 OUTPUT_FORMATS = (".npy", ".jsonl")
 

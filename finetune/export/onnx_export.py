@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from bert.checkpoint import atomic_write
+from bert.errors import InputError
 from finetune.checkpoint import CLASSIFIERS, find_checkpoint, resolve_model
 from finetune.embeddings.sentence_model import load_encoder
 from finetune.export.onnx_runner import MODEL_FILE
@@ -42,7 +43,6 @@ from finetune.qa.family import QA_MODELS
 from finetune.run_summary import EXPORTED_SUMMARY, run_summary_file
 from finetune.token_classification import TOKEN_CLASSIFIERS
 from tokenizer.cli import check_output_writable
-from training.errors import InputError
 
 # architecture suffix -> (config.json's model_type -> class), and the outputs of that head, in order
 HEADS = {

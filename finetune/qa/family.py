@@ -30,9 +30,9 @@ from torch import nn
 
 from bert import BertForQuestionAnswering, DistilBertForQuestionAnswering
 from bert.checkpoint import atomic_write
+from bert.errors import InputError
 from finetune.checkpoint import ModelSource, resolve_model, save_classifier
 from finetune.data import sorted_batches
-from training.errors import InputError
 from finetune.qa.decoding import Decoding, PredictedAnswer, answer_all, best_text, nbest_record
 from finetune.qa.metrics import squad_scores
 from finetune.qa.squad import QuestionExample

@@ -19,7 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from bert.checkpoint import atomic_write
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.export.onnx_runner import load_onnx_model
 from finetune.qa.decoding import Decoding, PredictedAnswer
 from finetune.qa.family import QuestionAnswering, load_question_answerer

@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert.errors import InputError
 from tokenizer.cli import check_unicode
-from training.errors import InputError
 
 HUB_DATASET = "rajpurkar/squad"
 
