@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from bert.checkpoint import atomic_write
+from bert.files import atomic_write
 from finetune.checkpoint import CLASSIFIERS, find_checkpoint, load_classifier
 from finetune.data import EncodedSplit
 from finetune.export.onnx_runner import load_onnx_model

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bert.checkpoint import atomic_write
 from bert.errors import InputError
+from bert.files import atomic_write
 from bert.pooling import POOLING_MODES
 from finetune.embeddings.embedder import SentenceEmbedder, cosine_similarity, nearest
 from finetune.embeddings.text_files import read_texts

@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bert.checkpoint import atomic_write
 from bert.errors import InputError
+from bert.files import atomic_write
 from finetune.checkpoint import CLASSIFIERS, find_checkpoint, resolve_model
 from finetune.embeddings.sentence_model import load_encoder
 from finetune.export.onnx_runner import MODEL_FILE

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from bert import BertForQuestionAnswering, DistilBertForQuestionAnswering
-from bert.checkpoint import atomic_write
 from bert.errors import InputError
+from bert.files import atomic_write
 from finetune.checkpoint import ModelSource, resolve_model, save_classifier
 from finetune.data import sorted_batches
 from finetune.qa.decoding import Decoding, PredictedAnswer, answer_all, best_text, nbest_record

@@ -18,8 +18,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from bert.checkpoint import atomic_write
 from bert.errors import InputError
+from bert.files import atomic_write
 from finetune.export.onnx_runner import load_onnx_model
 from finetune.qa.decoding import Decoding, PredictedAnswer
 from finetune.qa.family import QuestionAnswering, load_question_answerer

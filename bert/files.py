@@ -1,0 +1,31 @@
+"""Writing a file so that a crash never leaves half of one: checkpoints, vocabularies, the tokenised-corpus
+cache, predictions and reports are written through `atomic_write`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Callable
+
+
+def atomic_write(path: Path, write: Callable[[str], object]) -> None:
+    """Call write(tmp_path), then rename over `path`: a crash leaves the old file or the new, never half.
+
+    The temporary file sits beside `path` (a rename within one folder is atomic) under a name no other
+    process picks, and `write` creates it, so the file gets the usual permissions (the umask's), as a
+    plain open() would give it.
+    """
+    path = Path(path)
+    tmp = str(path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"))
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """`text` into `path` as UTF-8 with "\\n" line ends, atomically (see atomic_write)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline="\n"))
