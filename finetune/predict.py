@@ -53,7 +53,7 @@ from finetune.token_classification import TOKEN_CLASSIFIERS
 from finetune.qa import predict as qa_predict
 from finetune.run_summary import resolve_model_dir, run_summary_file
 from finetune.train import Recipe
-from tokenizer.cli import check_text_arguments, check_unicode
+from tokenizer.text_files import check_text_arguments, check_unicode
 from training import Precision, add_precision_flag, choose_precision
 
 DEFAULT_MAX_LENGTH = Recipe.max_seq_length  # bert-finetune's default --max-seq-length

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bert.errors import InputError
-from tokenizer.cli import check_unicode
+from tokenizer.text_files import check_unicode
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON lines", ".json": "JSON lines"}
 

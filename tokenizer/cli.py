@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bert.errors import InputError
 from tokenizer.corpus import CorpusStats, read_sentences, resolve_sources
-from tokenizer.pipeline import SPECIAL_TOKENS, check_text
+from tokenizer.pipeline import SPECIAL_TOKENS
+from tokenizer.text_files import check_text_arguments
 from tokenizer.wordpiece import WordPieceTokenizer
 
 
@@ -76,26 +77,6 @@ def check_output_writable(output: Path, flag: str = "--output") -> None:
         raise InputError(f"{flag} {output}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"{flag} {output}: no permission to write in {existing}")
-
-
-def check_text_arguments(*texts: str | None) -> None:
-    """Text from the command line that is not valid Unicode (a lone surrogate, which is what Python makes of
-    bytes that are not UTF-8 in argv) cannot be tokenised: say so instead of a traceback."""
-    for text in texts:
-        if text is None:
-            continue
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise InputError(f"the text {text!r} is not valid UTF-8 (position {e.start})") from None
-
-
-def check_unicode(text: str, where: str) -> None:
-    """Text the tokenizer can take. JSON can spell what is not a character (a lone surrogate, "\\ud800")."""
-    try:
-        check_text(text, where)
-    except ValueError as e:
-        raise InputError(str(e)) from None
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -27,7 +27,7 @@ from finetune.qa.squad import QuestionExample
 from finetune.qa.windows import Windowing
 from finetune.run_summary import run_summary_file
 from finetune.table_files import read_utf8
-from tokenizer.cli import check_unicode
+from tokenizer.text_files import check_unicode
 from training import Precision
 
 
