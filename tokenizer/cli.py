@@ -2,7 +2,7 @@
 
     bert-tokenizer train --corpus corpus/ --vocab-size 8000 --output my-vocab/ [--cased]
     bert-tokenizer train --corpus wikitext/wikitext-103-raw-v1 --vocab-size 8000 --output my-vocab/
-    bert-tokenizer encode --vocab my-vocab/ "Some text" [--pair "A second text"] [--max-length 16]
+    bert-tokenizer encode --vocab my-vocab/ "Some text" [--pair "A second text"] [--max-seq-length 16]
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--vocab", required=True, metavar="PATH",
                         help="a tokenizer directory (ours or an HF BERT checkpoint), vocab.txt or tokenizer.json")
     encode.add_argument("--pair", help="a second text, encoded as [CLS] text [SEP] pair [SEP]")
-    encode.add_argument("--max-length", type=int, metavar="N",
+    encode.add_argument("--max-seq-length", type=int, metavar="N",
                         help="truncate to N tokens ([CLS] and each [SEP] included: at least 2, or 3 with --pair)")
+    encode.add_argument("--max-length", dest="max_seq_length", type=int, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)  # the old name
     encode.add_argument("--cased", action="store_true",
                         help="for a bare vocab.txt only: do not lowercase (directories record this themselves)")
     return parser
@@ -98,12 +100,12 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_encode(args: argparse.Namespace) -> None:
     needed = 3 if args.pair is not None else 2  # [CLS] text [SEP] (pair [SEP])
-    if args.max_length is not None and args.max_length < needed:
-        raise InputError(f"--max-length {args.max_length} leaves no room for the text: [CLS] and [SEP] take "
+    if args.max_seq_length is not None and args.max_seq_length < needed:
+        raise InputError(f"--max-seq-length {args.max_seq_length} leaves no room for the text: [CLS] and [SEP] take "
                          f"{needed} tokens")
     check_text_arguments(args.text, args.pair)
     tok = WordPieceTokenizer.from_pretrained(args.vocab, lowercase=False if args.cased else None)
-    encoding = tok.encode(args.text, args.pair, max_length=args.max_length)
+    encoding = tok.encode(args.text, args.pair, max_length=args.max_seq_length)
     # One column per token, wide enough for the token and its id.
     widths = [max(len(token), len(str(i))) for token, i in zip(encoding.tokens, encoding.ids)]
     print("tokens: " + " ".join(token.ljust(w) for token, w in zip(encoding.tokens, widths)).rstrip())
