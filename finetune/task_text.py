@@ -47,7 +47,7 @@ def write_task_text(tasks: list[GlueTask], data_dir: Path | None, output: Path) 
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m finetune.task_text", description=__doc__.split("\n")[0])
     p.add_argument("--tasks", required=True, help="comma-separated GLUE tasks, e.g. cola,mrpc")
     p.add_argument("--data-dir", type=Path, help="GLUE in the TSV layout (default: nyu-mll/glue from the HF Hub)")
@@ -55,9 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     try:
         write_task_text([get_task(name.strip()) for name in args.tasks.split(",")], args.data_dir, args.output)
-    except InputError as e:
-        sys.exit(f"error: {e}")
+    except InputError as e:  # bad input: one line and exit status 2, as in every command
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,5 +1,5 @@
-"""`bert-main RECIPE` (also `python -m main_job RECIPE`): the main job, as a recipe file describes it. A text
-corpus in, our own pretrained BERT, dev scores out, beside the same model fine-tuned without pretraining.
+"""`bert-main RECIPE` (also `python -m main_job RECIPE`): the main job, as a recipe file describes it.
+A text corpus in, our own pretrained BERT, dev scores out, beside the same model fine-tuned without pretraining.
 
     bert-main recipes/default.toml --local-data ../shared/data     # the corpus and GLUE from ../shared/data
     bert-main recipes/mlm-only-2h.toml --dry-run                     # every step's command line, nothing run
