@@ -97,3 +97,17 @@ def test_vocabulary_and_pretraining_read_a_saved_dataset_as_they_read_its_text(t
     summaries = [line for line in capsys.readouterr().out.splitlines() if line.startswith("corpus: ")]
     assert len(summaries) == 2 and summaries[0].split(" (cache")[0] == summaries[1].split(" (cache")[0]
     assert "20 documents" in summaries[0]
+
+
+def test_a_path_that_is_neither_file_nor_folder_is_one_line_and_status_2(tmp_path, capsys):
+    """/dev/null exists, so "does not exist" would mislead: both commands say what it is not, before any work."""
+    pretrain_argv = ["--corpus", "/dev/null", "--output", str(tmp_path / "pretrained"), "--cache-dir",
+                     str(tmp_path / "cache"), "--preset", "tiny", "--vocab-size", "100", "--max-steps", "1",
+                     "--no-progress"]
+    tokenizer_argv = ["train", "--corpus", "/dev/null", "--vocab-size", "100", "--output", str(tmp_path / "vocab")]
+    for main, argv in ((pretrain_main, pretrain_argv), (tokenizer_main, tokenizer_argv)):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1] == "error: corpus path /dev/null is neither a file nor a folder", err
+        assert "does not exist" not in err
+    assert not (tmp_path / "vocab").exists() and not (tmp_path / "cache").exists()

@@ -62,6 +62,8 @@ def test_folders_are_read_recursively_in_order_skipping_other_files(tmp_path):
 def test_missing_path_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         resolve_sources([str(tmp_path / "nope.txt")])
+    with pytest.raises(InputError, match="^corpus path /dev/null is neither a file nor a folder$"):
+        resolve_sources(["/dev/null"])  # it exists: a device, not a file
 
 
 def test_hub_dataset_rows_are_read_as_lines(monkeypatch):

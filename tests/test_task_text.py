@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from finetune import task_text
 from finetune.tasks import Example, get_task, read_tsv_split
 from tokenizer.corpus import read_documents, resolve_sources

@@ -94,8 +94,8 @@ def split_sentences(line: str) -> list[str]:
 def resolve_sources(corpus_args: Iterable[str], split: str = "train", column: str = "text") -> list[Source]:
     """Turn `--corpus` arguments into sources: files, text files under folders, datasets.
 
-    An argument that is not an existing path is taken as a Hub dataset name such as
-    `wikitext/wikitext-103-raw-v1` (dataset `wikitext`, configuration `wikitext-103-raw-v1`).
+    An existing path must be a file or a folder. An argument that is not an existing path is taken as a Hub
+    dataset name such as `wikitext/wikitext-103-raw-v1` (dataset `wikitext`, configuration `wikitext-103-raw-v1`).
     """
     sources: list[Source] = []
     for arg in corpus_args:
@@ -104,6 +104,8 @@ def resolve_sources(corpus_args: Iterable[str], split: str = "train", column: st
             sources.append(LocalFile(path.resolve()))
         elif path.is_dir():
             sources.extend(_folder_sources(path, arg, split, column))
+        elif path.exists():  # a device (/dev/null), a pipe, a socket
+            raise InputError(f"corpus path {arg} is neither a file nor a folder")
         elif os.sep in arg and (arg.startswith((".", "/", "~")) or Path(arg).parent.exists()):
             raise InputError(f"corpus path {arg} does not exist")
         else:
