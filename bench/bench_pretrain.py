@@ -7,7 +7,7 @@ models (after two warm-up steps each) so that background load hits both alike; t
 over the repetitions and, in brackets, the slowest and fastest. Peak memory is what the training steps allocate on top
 of the weights (see `peak_memory_mb`). Each row is followed by the model FLOPs per token (`training_flops_per_token`)
 and what they come to per second, as a fraction of the device's peak (`--peak-tflops`), and by the attention kernel
-each model's SDPA calls ran (`bert.inspection.attention_kernels`).
+each model's SDPA calls ran (`bert.inspection.forward_pass.attention_kernels`).
 
     python bench/bench_pretrain.py                          # mini and base, this machine's precision (auto)
     python bench/bench_pretrain.py --precisions fp32,bf16   # both (bf16 on an AVX2 CPU is emulated: very slow)
@@ -37,7 +37,9 @@ import transformers
 from torch.profiler import ProfilerActivity, profile
 
 import bert
-from bert.inspection import ARCHITECTURES, attention_kernels, forward_flops, mlm_head_macs
+from bert.inspection.architectures import ARCHITECTURES, mlm_head_macs
+from bert.inspection.flops import forward_flops
+from bert.inspection.forward_pass import attention_kernels
 from training import Precision, build_optimizer, choose_precision, device_name
 from pretrain.masking import MaskingScheme, mask_example
 
@@ -123,9 +125,9 @@ def peak_memory_mb(model, batch: dict, precision: Precision, device: torch.devic
 def training_flops_per_token(config: bert.BertConfig, batch: dict) -> float:
     """Model FLOPs of one training step per token: 3 x the forward pass's matmul FLOPs (the backward pass does
     twice the forward's work), which is 6 x the parameters a token passes through plus attention's
-    12 x layers x hidden x seq (bert.inspection.forward_flops counts them, 2 FLOPs per multiply-add). The MLM
-    head (transform and projection onto the vocabulary) counts at the masked positions only, all that the loss
-    needs: HF computes it at every position, and that extra work counts for neither model."""
+    12 x layers x hidden x seq (bert.inspection.flops.forward_flops counts them, 2 FLOPs per multiply-add).
+    The MLM head (transform and projection onto the vocabulary) counts at the masked positions only, all that
+    the loss needs: HF computes it at every position, and that extra work counts for neither model."""
     seq = batch["input_ids"].shape[1]
     encoder = forward_flops(ARCHITECTURES["BertModel"], config, seq)["total"]  # the layers and the pooler
     masked = (batch["labels"] != -100).sum().item() / len(batch["labels"])  # masked positions per sequence

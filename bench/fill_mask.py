@@ -26,7 +26,7 @@ SENTENCES = [
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", help="a pretraining output directory (HF layout, with vocab.txt)")
     p.add_argument("sentences", nargs="*", help=f"sentences with one [MASK] (default: {len(SENTENCES)} built in)")
     p.add_argument("--top", type=int, default=5)

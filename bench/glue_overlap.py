@@ -21,7 +21,7 @@ def sentences(example) -> set[str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("glue_dir", type=Path, help="GLUE in the TSV layout")
     args = p.parse_args()
     for dev_name, train_name in PAIRS:

@@ -1,6 +1,7 @@
 """bert: BERT written by hand. Read config.py, then model.py (the encoder), heads.py (the tasks),
 checkpoint.py (HF-compatible loading and saving), distilbert.py (DistilBERT: the same encoder without
-segment embeddings and pooler, with its own heads and checkpoint names), and pooling.py (sentence vectors)."""
+segment embeddings and pooler, with its own heads and checkpoint names), and pooling.py (sentence vectors).
+errors.py holds InputError, the one exception type for bad user input in every command."""
 
 from .config import PRESETS, BertConfig, DistilBertConfig, read_config
 from .distilbert import (
@@ -10,6 +11,7 @@ from .distilbert import (
     DistilBertForTokenClassification,
     DistilBertModel,
 )
+from .errors import InputError
 from .heads import (
     BertForMaskedLM,
     BertForNextSentencePrediction,
@@ -26,4 +28,5 @@ __all__ = [
     "BertForSequenceClassification", "BertForTokenClassification", "BertForQuestionAnswering",
     "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
     "DistilBertForTokenClassification", "DistilBertForQuestionAnswering",
+    "InputError",
 ]

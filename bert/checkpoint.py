@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import PRESETS, BertConfig
+from .files import atomic_write
 
 logger = logging.getLogger("bert")
 
@@ -161,18 +161,6 @@ def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
                 return load_file(file)
             return torch.load(file, map_location="cpu", weights_only=True)
     raise FileNotFoundError(f"{directory}: no {' or '.join(WEIGHT_FILES)} in the checkpoint directory")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then rename over `path`: a crash leaves the old file or the new, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class PretrainedMixin:

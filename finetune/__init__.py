@@ -22,7 +22,7 @@ from finetune.options import FinetuneOptions
 from finetune.predictor import PredictOptions, load_predictor, predict
 from finetune.run import FinetuneResult, finetune
 from training.engine import RunInterrupted, TrainingDiverged
-from training.errors import InputError
+from bert.errors import InputError
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "InputError", "PredictOptions", "RunInterrupted",
            "TrainingDiverged", "finetune", "load_predictor", "predict"]

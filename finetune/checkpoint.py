@@ -26,7 +26,7 @@ from bert import (PRESETS, BertConfig, BertForQuestionAnswering, BertForSequence
                   BertForTokenClassification, DistilBertForQuestionAnswering, DistilBertForSequenceClassification,
                   DistilBertForTokenClassification, read_config)
 from bert.checkpoint import resolve_checkpoint_dir
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.sentence.tasks import GlueTask
 from tokenizer import WordPieceTokenizer
 

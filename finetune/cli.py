@@ -30,7 +30,7 @@ from finetune.token.conll import TOKEN_TASKS
 from finetune.train import Recipe
 from training import REPORT_TO, add_precision_flag
 from training.engine import RunInterrupted, TrainingDiverged
-from training.errors import InputError
+from bert.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:

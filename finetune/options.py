@@ -14,7 +14,7 @@ from finetune.data import BATCHINGS
 from finetune.registry import family_of_task
 from finetune.train import Recipe
 from training import check_report_to
-from training.errors import InputError
+from bert.errors import InputError
 from training.option_checks import check_field_types, flag
 from training.precision import CHOICES as PRECISIONS
 

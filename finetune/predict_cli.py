@@ -38,7 +38,7 @@ from pathlib import Path
 
 from finetune.predictor import PredictOptions, predict
 from training import add_precision_flag
-from training.errors import InputError
+from bert.errors import InputError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

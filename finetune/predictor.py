@@ -24,15 +24,15 @@ from pathlib import Path
 
 import torch
 
-from bert.checkpoint import atomic_write
+from bert.files import atomic_write
 from finetune.checkpoint import HEADS, find_checkpoint, head_of, load_head_model
 from finetune.export.onnx_export import HEAD_OUTPUTS
 from finetune.export.onnx_runner import load_onnx_model
 from finetune.registry import family_of_head
 from finetune.run_summary import resolve_model_dir
-from tokenizer.cli import check_text_arguments
+from tokenizer.text_files import check_text_arguments
 from training import DistributedContext, Precision, choose_precision
-from training.errors import InputError
+from bert.errors import InputError
 from training.option_checks import check_field_types
 from training.precision import CHOICES as PRECISIONS
 

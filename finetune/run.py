@@ -27,7 +27,7 @@ from finetune.train import TaskFamily, run_seeds
 from tokenizer import WordPieceTokenizer
 from training import DistributedContext, choose_precision
 from training.engine import RunInterrupted
-from training.errors import InputError
+from bert.errors import InputError
 
 RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it is the same one
 

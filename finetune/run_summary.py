@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from training.errors import InputError
+from bert.errors import InputError
 
 EXPORTED_SUMMARY = "fine_tuning_summary.json"
 

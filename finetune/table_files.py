@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizer.cli import check_unicode
-from training.errors import InputError
+from bert.errors import InputError
+from tokenizer.text_files import check_unicode
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON lines", ".json": "JSON lines"}
 

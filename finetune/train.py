@@ -38,7 +38,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bert.checkpoint import atomic_write, load_reports_silenced
+from bert.checkpoint import load_reports_silenced
+from bert.files import atomic_write
 from finetune.checkpoint import ModelSource, save_classifier
 from finetune.data import epoch_batches
 from training import (DistributedContext, MetricsLog, Precision, build_lr_schedule, build_optimizer, plot_metrics,

@@ -1,5 +1,5 @@
-"""`bert-main RECIPE` (also `python -m main_job RECIPE`): the main job, as a recipe file describes it. A text
-corpus in, our own pretrained BERT, dev scores out, beside the same model fine-tuned without pretraining.
+"""`bert-main RECIPE` (also `python -m main_job RECIPE`): the main job, as a recipe file describes it.
+A text corpus in, our own pretrained BERT, dev scores out, beside the same model fine-tuned without pretraining.
 
     bert-main recipes/default.toml --local-data ../shared/data     # the corpus and GLUE from ../shared/data
     bert-main recipes/mlm-only-2h.toml --dry-run                     # every step's command line, nothing run
@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bert.errors import InputError
 from training import add_precision_flag
-from training.errors import InputError
 
 from . import report, steps
 from .recipe import load_recipe

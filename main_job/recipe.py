@@ -49,7 +49,7 @@ from finetune.sentence.tasks import get_task
 from finetune.registry import family_of_task
 from finetune.token.conll import get_token_task
 from pretrain import PretrainOptions
-from training.errors import InputError
+from bert.errors import InputError
 from training.option_checks import flag
 
 PHASE_TEXTS = ("corpus", "task-text")

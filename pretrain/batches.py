@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from training.errors import InputError
+from bert.errors import InputError
 
 from .examples import IS_RANDOM_NEXT, assemble
 from .masking import IGNORE_INDEX, MaskingScheme, mask_example

@@ -31,8 +31,9 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
+from bert.errors import InputError
+from bert.files import atomic_write, atomic_write_text
 from tokenizer.corpus import CorpusStats, DatasetSource, LocalFile, Source, dataset_fingerprint, read_documents
-from training.errors import InputError
 
 FORMAT_VERSION = 1  # bump when the reading, splitting or file layout changes: old entries are then ignored
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # what decides the token ids (in the tokenizer's directory)
@@ -72,8 +73,8 @@ class TokenizedCorpus:
             return {part: np.load(path, mmap_mode="r") for part, path in paths(parts).items()}
         arrays = build()
         for part, path in paths(arrays).items():
-            _atomic_save(path, arrays[part])
-        _atomic_write_text(index, json.dumps({"parts": list(arrays), "settings": settings}, indent=1))
+            _save_array(path, arrays[part])
+        atomic_write_text(index, json.dumps({"parts": list(arrays), "settings": settings}, indent=1))
         return arrays
 
 
@@ -248,14 +249,8 @@ def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _atomic_save(path: Path, array_: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array_)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _save_array(path: Path, array_: np.ndarray) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save would add ".npy" to a path
+            np.save(f, array_)
+    atomic_write(path, write)

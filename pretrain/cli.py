@@ -12,13 +12,12 @@ from pathlib import Path
 
 from bert.checkpoint import resolve_checkpoint_dir
 from bert.config import PRESETS
-from tokenizer.cli import add_corpus_dataset_flags
+from tokenizer.corpus import add_corpus_dataset_flags
 from training import REPORT_TO, add_precision_flag
 
 from .examples import NSP_NEGATIVES
-from tokenizer.corpus import CorpusError
 from training.engine import RunInterrupted, TrainingDiverged
-from training.errors import InputError
+from bert.errors import InputError
 
 from .options import PretrainOptions
 from .train import pretrain
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     where = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
         pretrain(options_from_args(args))
-    except (InputError, CorpusError) as e:  # bad input: one line, no traceback
+    except InputError as e:  # bad input: one line, no traceback
         print(f"{where}error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:  # the run stopped itself; its last good checkpoint is kept

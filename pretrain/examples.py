@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.errors import InputError
+from bert.errors import InputError
 
 A_START, A_END, B_START, B_END, IS_RANDOM_NEXT = range(5)  # columns of an example table (n, 5) int64
 

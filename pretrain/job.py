@@ -17,11 +17,12 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from bert import BertConfig, BertForPreTraining
-from bert.checkpoint import atomic_write, load_hf_state_dict, read_state_dict
+from bert.checkpoint import load_hf_state_dict, read_state_dict
+from bert.errors import InputError
+from bert.files import atomic_write
 from training import (DistributedContext, MetricsLog, build_optimizer, choose_precision, device_name, lr_multiplier,
                       plot_metrics, set_seed)
 from training.engine import Engine
-from training.errors import InputError
 
 from .batches import PretrainingBatches
 from .options import PretrainOptions

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bert.config import PRESETS
 from training import check_report_to, parse_duration
-from training.errors import InputError
+from bert.errors import InputError
 from training.option_checks import check_field_types, flag
 from training.precision import CHOICES as PRECISIONS
 

@@ -20,12 +20,12 @@ import tempfile
 from pathlib import Path
 
 from bert import BertForPreTraining
+from bert.errors import InputError
 from finetune import FinetuneOptions, RunInterrupted, finetune
 from finetune.sentence.tasks import get_task, load_task_data
 from finetune.train import Recipe
 from tokenizer import WordPieceTokenizer
 from training import DistributedContext
-from training.errors import InputError
 from training.reproducibility import capture_rng_state, restore_rng_state
 
 

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from bert import BertConfig
+from bert.errors import InputError
 from tokenizer import WordPieceTokenizer
 from tokenizer.corpus import read_sentences, resolve_sources
 from training import DistributedContext, check_report_to, latest_training_checkpoint
 from training.engine import RunInterrupted
-from training.errors import InputError
 
 from .batches import PretrainingBatches, SpecialIds
 from .cache import TokenizedCorpus, default_cache_dir, load_or_build
@@ -137,7 +137,7 @@ def prepare_tokenizer(opts: PretrainOptions, ctx: DistributedContext) -> WordPie
                     sentences = read_sentences(resolve_sources(opts.corpus, opts.corpus_split, opts.corpus_column))
                     tokenizer = WordPieceTokenizer.train(sentences, vocab_size=opts.vocab_size,
                                                          lowercase=opts.lowercase, show_progress=opts.progress)
-            except (OSError, ValueError) as e:  # a vocabulary that cannot be read, a corpus too small for it
+            except (OSError, ValueError) as e:  # a vocabulary that cannot be read, a text that is not UTF-8
                 raise InputError(str(e)) from None
             tokenizer.save(opts.output)
     return WordPieceTokenizer.from_pretrained(opts.output)

@@ -2,6 +2,8 @@
 
 import json
 import logging
+import os
+import stat
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ from safetensors.torch import load_file, save_file
 
 import bert
 from bert import BertConfig
+from bert.files import atomic_write_text
 
 transformers = pytest.importorskip("transformers")
 
@@ -134,3 +137,17 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert (tmp_path / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
     bert.BertModel.from_pretrained(tmp_path)
+
+
+def test_atomic_write_gives_the_umask_permissions_and_leaves_no_temporary_file(tmp_path):
+    """Files written through bert.files get the permissions a plain open() gives (not a temp file's 0600)."""
+    old_umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "vocab.txt", "[PAD]\n")
+        bert.BertModel(BertConfig(**TINY)).save_pretrained(tmp_path / "model")
+    finally:
+        os.umask(old_umask)
+    for path in (tmp_path / "vocab.txt", tmp_path / "model" / "config.json"):  # safetensors makes its own 0600
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "vocab.txt"]
+    assert (tmp_path / "vocab.txt").read_bytes() == b"[PAD]\n"

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from bert.errors import InputError
 from pretrain.cli import main as pretrain_main
 from tokenizer import WordPieceTokenizer
 from tokenizer.cli import main as tokenizer_main
-from tokenizer.corpus import CorpusError, DatasetSource, LocalFile, read_documents, resolve_sources
+from tokenizer.corpus import DatasetSource, LocalFile, read_documents, resolve_sources
 from test_pretrain_run import TINY, write_story_corpus
 
 datasets = pytest.importorskip("datasets")
@@ -39,14 +40,14 @@ def test_saved_dataset_dict_takes_the_split(tmp_path):
                           "validation": datasets.Dataset.from_dict({"text": rows[15:]})}).save_to_disk(saved)
     assert len(list(read_documents(resolve_sources([str(saved)])))) == 15
     assert len(list(read_documents(resolve_sources([str(saved)], split="validation")))) == len(rows) - 15
-    with pytest.raises(CorpusError, match="no split 'test' .*train, validation.*--corpus-split"):
+    with pytest.raises(InputError, match="no split 'test' .*train, validation.*--corpus-split"):
         list(read_documents(resolve_sources([str(saved)], split="test")))
 
 
 def test_missing_column_names_the_columns(tmp_path):
     saved = tmp_path / "saved"
     datasets.Dataset.from_dict({"body": ["A b c."]}).save_to_disk(saved)
-    with pytest.raises(CorpusError, match="no column 'text' \\(columns: body\\); choose one with --corpus-column"):
+    with pytest.raises(InputError, match="no column 'text' \\(columns: body\\); choose one with --corpus-column"):
         list(read_documents(resolve_sources([str(saved)])))
 
 
@@ -96,3 +97,17 @@ def test_vocabulary_and_pretraining_read_a_saved_dataset_as_they_read_its_text(t
     summaries = [line for line in capsys.readouterr().out.splitlines() if line.startswith("corpus: ")]
     assert len(summaries) == 2 and summaries[0].split(" (cache")[0] == summaries[1].split(" (cache")[0]
     assert "20 documents" in summaries[0]
+
+
+def test_a_path_that_is_neither_file_nor_folder_is_one_line_and_status_2(tmp_path, capsys):
+    """/dev/null exists, so "does not exist" would mislead: both commands say what it is not, before any work."""
+    pretrain_argv = ["--corpus", "/dev/null", "--output", str(tmp_path / "pretrained"), "--cache-dir",
+                     str(tmp_path / "cache"), "--preset", "tiny", "--vocab-size", "100", "--max-steps", "1",
+                     "--no-progress"]
+    tokenizer_argv = ["train", "--corpus", "/dev/null", "--vocab-size", "100", "--output", str(tmp_path / "vocab")]
+    for main, argv in ((pretrain_main, pretrain_argv), (tokenizer_main, tokenizer_argv)):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1] == "error: corpus path /dev/null is neither a file nor a folder", err
+        assert "does not exist" not in err
+    assert not (tmp_path / "vocab").exists() and not (tmp_path / "cache").exists()

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import bert
-from bert.inspection import attention_kernels
+from bert.inspection.forward_pass import attention_kernels
 from finetune import cli as finetune_cli
 from pretrain.cli import main as pretrain
 from training import Precision, build_optimizer, choose_precision

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from finetune import cli, predict_cli
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.sentence.file_task import choose_label_space
 from finetune.sentence.metrics import macro_f1
 from finetune.table_files import read_table

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from finetune.sentence import tasks
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.sentence.tasks import TASKS, Example, get_task, load_task_data, metric_key, read_tsv_split
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glue"

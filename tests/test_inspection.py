@@ -1,4 +1,4 @@
-"""bert-inspect (bert/inspection.py): its encoding, counts and attention against transformers on the real
+"""bert-inspect (bert/inspection/): its encoding, counts and attention against transformers on the real
 all-MiniLM-L6-v2, its FLOP formula against the matmuls torch runs, its weight comparison on a model
 fine-tuned with frozen embeddings, and one-line errors for bad input."""
 
@@ -15,7 +15,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import bert
-from bert.inspection import ARCHITECTURES, attention_figure, forward_flops, main
+from bert.inspection.architectures import ARCHITECTURES
+from bert.inspection.attention_plot import attention_figure
+from bert.inspection.cli import build_parser, main
+from bert.inspection.flops import forward_flops
 from bert.model import SelfAttention
 from tokenizer import WordPieceTokenizer
 
@@ -33,7 +36,8 @@ def transformers():
 def minilm_run(minilm_path, tmp_path_factory):
     """bert-inspect on MiniLM with a sentence pair, --attention and --json; (report, png path, stdout)."""
     out = tmp_path_factory.mktemp("minilm")
-    argv = [str(minilm_path), TEXT, PAIR, "--attention", str(out / "attention.png"), "--json", str(out / "r.json")]
+    argv = ["--model", str(minilm_path), TEXT, PAIR, "--attention", str(out / "attention.png"),
+            "--json", str(out / "r.json")]
     stdout = io.StringIO()  # not capsys: that is per test, and this run is shared by several
     with contextlib.redirect_stdout(stdout):
         assert main(argv) == 0
@@ -234,6 +238,36 @@ def test_compare_shows_fine_tuned_layers_and_frozen_embeddings(tmp_path, capsys)
         assert compare["only_in_checkpoint"] == ([] if source == "bare" else mlm_and_nsp)
     out = capsys.readouterr().out
     assert "encoder.layer.1.output.dense" in out and "only in" in out
+
+
+# --- the checkpoint: --model, or the first argument as before ---------------------------------------------------
+
+
+def test_model_flag_and_positional_checkpoint_give_the_same_report(tmp_path, minilm_tokenizer, capsys):
+    tiny_checkpoint(tmp_path / "ckpt", bert.BertForMaskedLM, minilm_tokenizer, vocab_size=30522)
+    ckpt = str(tmp_path / "ckpt")
+    for name, argv in {"flag.json": ["--model", ckpt, TEXT, PAIR], "positional.json": [ckpt, TEXT, PAIR],
+                       "single.json": ["--model", ckpt, TEXT]}.items():
+        assert main([*argv, "--json", str(tmp_path / name)]) == 0
+    flag, positional, single = (json.loads((tmp_path / name).read_text())
+                                for name in ("flag.json", "positional.json", "single.json"))
+    assert flag == positional
+    assert flag["checkpoint"] == str((tmp_path / "ckpt").resolve())
+    assert flag["encoding"]["ids"] == minilm_tokenizer.encode(TEXT, pair=PAIR).ids  # both texts, none taken as the model
+    assert single["encoding"]["ids"] == minilm_tokenizer.encode(TEXT).ids
+    assert "--model DIR" in build_parser().format_help() and "checkpoint" not in build_parser().format_usage()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "CKPT", "CKPT", TEXT, PAIR], "the checkpoint is given twice: --model CKPT and 'CKPT'"),
+    (["--compare", "CKPT"], "give the checkpoint with --model DIR"),
+    ([], "give the checkpoint with --model DIR"),
+])
+def test_checkpoint_given_twice_or_not_at_all_is_a_usage_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([arg.replace("CKPT", "some/checkpoint") for arg in argv])
+    assert exit_.value.code == 2
+    assert f"bert-inspect: error: {message.replace('CKPT', 'some/checkpoint')}" in capsys.readouterr().err
 
 
 # --- bad input: one line, exit status 2 ------------------------------------------------------------------------

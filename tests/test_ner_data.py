@@ -14,7 +14,7 @@ from bert.config import BertConfig
 from finetune.token.conll import (CONLL2003, Sentence, find_task_folder, load_token_task_data, read_conll_file,
                             read_hub_split, to_iob2)
 from finetune.token.entities import entity_scores, entity_spans
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.token.family import collate, encode_sentences, evaluate
 from tokenizer import WordPieceTokenizer
 

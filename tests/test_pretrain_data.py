@@ -5,10 +5,10 @@ import random
 import numpy as np
 import pytest
 
+from bert.errors import InputError
 from pretrain import cache as cache_module
 from pretrain.batches import SpecialIds, collate, micro_batch_positions
 from pretrain.cache import load_or_build
-from training.errors import InputError
 from tokenizer.corpus import CorpusStats, read_documents, resolve_sources, split_sentences
 from pretrain.examples import (A_END, A_START, B_END, B_START, IS_RANDOM_NEXT, assemble, build_examples,
                                split_held_out, truncated_lengths)
@@ -60,8 +60,10 @@ def test_folders_are_read_recursively_in_order_skipping_other_files(tmp_path):
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         resolve_sources([str(tmp_path / "nope.txt")])
+    with pytest.raises(InputError, match="^corpus path /dev/null is neither a file nor a folder$"):
+        resolve_sources(["/dev/null"])  # it exists: a device, not a file
 
 
 def test_hub_dataset_rows_are_read_as_lines(monkeypatch):

@@ -5,7 +5,7 @@ counts easy to reason about: one token per word or punctuation mark."""
 import pytest
 import torch
 
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.qa.squad import Answer, QuestionExample, read_squad_file
 from finetune.qa.windows import NOT_IN_WINDOW, Windowing, answer_tokens, collate_windows, encode_windows
 from tokenizer import WordPieceTokenizer

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.qa import squad
 from finetune.qa.squad import Answer, QuestionExample, examples_from_hub_rows, load_squad, read_squad_file
 

@@ -1,10 +1,11 @@
 """The tasks' training sentences as a pretraining corpus: every training example, no label, no dev text."""
 
+import subprocess
+import sys
 from pathlib import Path
 
-import pytest
-
 from finetune import task_text
+from finetune.task_text import cli as task_text_cli
 from finetune.sentence.tasks import Example, get_task, read_tsv_split
 from tokenizer.corpus import read_documents, resolve_sources
 
@@ -41,9 +42,22 @@ def test_whitespace_inside_a_text_cannot_break_a_document(monkeypatch):
 
 
 def test_cli_writes_every_task_and_rejects_an_unknown_one(tmp_path, capsys):
-    task_text.main(["--tasks", "cola, MRPC", "--data-dir", str(GLUE_FIXTURES), "--output", str(tmp_path / "text")])
+    assert task_text_cli.main(["--tasks", "cola, MRPC", "--data-dir", str(GLUE_FIXTURES),
+                           "--output", str(tmp_path / "text")]) == 0
     assert sorted(p.name for p in (tmp_path / "text").iterdir()) == ["cola-train.txt", "mrpc-train.txt"]
-    with pytest.raises(SystemExit, match="unknown task 'glue'"):
-        task_text.main(["--tasks", "glue", "--data-dir", str(GLUE_FIXTURES), "--output", str(tmp_path / "x")])
-    with pytest.raises(SystemExit, match="no such file"):
-        task_text.main(["--tasks", "cola", "--data-dir", str(tmp_path), "--output", str(tmp_path / "y")])
+    capsys.readouterr()
+    assert task_text_cli.main(["--tasks", "glue", "--data-dir", str(GLUE_FIXTURES), "--output", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown task 'glue'") and err.count("\n") == 1, err
+    assert task_text_cli.main(["--tasks", "cola", "--data-dir", str(tmp_path), "--output", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no such file" in err and err.count("\n") == 1, err
+
+
+def test_the_step_bert_main_runs_exits_2_on_bad_input(tmp_path):
+    """main_job runs `python -m finetune.task_text` as a subprocess: a user error is status 2 there too."""
+    result = subprocess.run([sys.executable, "-m", "finetune.task_text", "--tasks", "glue", "--data-dir",
+                             str(GLUE_FIXTURES), "--output", str(tmp_path / "x")],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: unknown task 'glue'") and result.stderr.count("\n") == 1

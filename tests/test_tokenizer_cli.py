@@ -32,6 +32,15 @@ def test_train_then_encode(tmp_path, capsys):
     assert tokens_line.split() == ["tokens:", "[CLS]", "the", "cat", "[SEP]", "sat", ".", "[SEP]"]
     assert [int(i) for i in ids_line.split()[1:]] == tok.encode("The cat", "sat.").ids
 
+    for flag in ("--max-seq-length", "--max-length"):  # --max-length: the old name, still read
+        assert main(["encode", "--vocab", str(tmp_path / "tok"), "The cat", "--pair", "sat.", flag, "5"]) == 0
+        tokens_line, _ = capsys.readouterr().out.splitlines()
+        assert tokens_line.split() == ["tokens:", "[CLS]", "the", "[SEP]", "sat", "[SEP]"]
+    with pytest.raises(SystemExit):
+        main(["encode", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--max-seq-length N" in help_text and "--max-length" not in help_text
+
 
 def test_cased_training(tmp_path, capsys):
     corpus = write_corpus(tmp_path / "corpus")
@@ -66,9 +75,10 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["encode", "--vocab", str(tmp_path / "missing"), "text"]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'missing'}: no such file or directory\n"
 
-    assert main(["encode", "--vocab", str(tmp_path / "missing"), "text", "--pair", "more", "--max-length", "2"]) == 2
-    assert capsys.readouterr().err == ("error: --max-length 2 leaves no room for the text: [CLS] and [SEP] take 3 "
-                                       "tokens\n")
+    for flag in ("--max-seq-length", "--max-length"):  # --max-length: the old name, still read
+        assert main(["encode", "--vocab", str(tmp_path / "missing"), "text", "--pair", "more", flag, "2"]) == 2
+        assert capsys.readouterr().err == ("error: --max-seq-length 2 leaves no room for the text: [CLS] and [SEP] "
+                                           "take 3 tokens\n")
     corpus = write_corpus(tmp_path / "corpus")
     a_file = corpus / "a.txt"  # --output where a file stands, or below one: refused before any training
     for output in (a_file, a_file / "vocab"):

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from bert.errors import InputError
 from tokenizer import WordPieceTokenizer
 
 
@@ -95,17 +96,17 @@ def test_missing_paths_and_lists_of_texts_are_explained(tmp_path):
 
 
 def test_corpus_too_small_for_the_vocab_size(tmp_path):
-    with pytest.raises(ValueError, match=r"too small for vocab_size 300: training ran out of merges at \d+ tokens"):
+    with pytest.raises(InputError, match=r"too small for vocab_size 300: training ran out of merges at \d+ tokens"):
         train(iter(["aaa aaa bbb ab ba"] * 10))
 
 
 def test_vocab_size_too_small_for_the_alphabet():
-    with pytest.raises(ValueError, match=r"vocab_size 20 is too small for this corpus: .* at least \d+"):
+    with pytest.raises(InputError, match=r"vocab_size 20 is too small for this corpus: .* at least \d+"):
         train(iter(synthetic_lines(500)), vocab_size=20)
 
 
 def test_empty_iterator_and_bad_items():
-    with pytest.raises(ValueError, match="no text to train on"):
+    with pytest.raises(InputError, match="no text to train on"):
         train(iter([]))
     with pytest.raises(TypeError, match="training text #1 must be a str, not bytes"):
         train(iter(["fine", b"bytes"]))

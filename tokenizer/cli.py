@@ -2,21 +2,22 @@
 
     bert-tokenizer train --corpus corpus/ --vocab-size 8000 --output my-vocab/ [--cased]
     bert-tokenizer train --corpus wikitext/wikitext-103-raw-v1 --vocab-size 8000 --output my-vocab/
-    bert-tokenizer encode --vocab my-vocab/ "Some text" [--pair "A second text"] [--max-length 16]
+    bert-tokenizer encode --vocab my-vocab/ "Some text" [--pair "A second text"] [--max-seq-length 16]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from tokenizer.corpus import CorpusError, CorpusStats, read_sentences, resolve_sources
-from tokenizer.pipeline import SPECIAL_TOKENS, check_text
+from bert.errors import InputError
+from bert.files import check_output_writable
+from tokenizer.corpus import add_corpus_dataset_flags, CorpusStats, read_sentences, resolve_sources
+from tokenizer.pipeline import SPECIAL_TOKENS
+from tokenizer.text_files import check_text_arguments
 from tokenizer.wordpiece import WordPieceTokenizer
-from training.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--vocab", required=True, metavar="PATH",
                         help="a tokenizer directory (ours or an HF BERT checkpoint), vocab.txt or tokenizer.json")
     encode.add_argument("--pair", help="a second text, encoded as [CLS] text [SEP] pair [SEP]")
-    encode.add_argument("--max-length", type=int, metavar="N",
+    encode.add_argument("--max-seq-length", type=int, metavar="N",
                         help="truncate to N tokens ([CLS] and each [SEP] included: at least 2, or 3 with --pair)")
+    encode.add_argument("--max-length", dest="max_seq_length", type=int, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)  # the old name
     encode.add_argument("--cased", action="store_true",
                         help="for a bare vocab.txt only: do not lowercase (directories record this themselves)")
     return parser
@@ -54,48 +57,6 @@ def vocab_size(text: str) -> int:
     if size <= len(SPECIAL_TOKENS):
         raise argparse.ArgumentTypeError(f"must be above {len(SPECIAL_TOKENS)} (the special tokens), got {size}")
     return size
-
-
-def add_corpus_dataset_flags(parser) -> None:
-    """--corpus-split / --corpus-column: which split and column of a dataset corpus to read."""
-    parser.add_argument("--corpus-split", "--hub-split", dest="corpus_split", default="train",
-                        help="split of a dataset corpus (Hub name or saved folder; default: %(default)s)")
-    parser.add_argument("--corpus-column", default="text",
-                        help="text column of a dataset corpus (default: %(default)s)")
-
-
-def check_output_writable(output: Path, flag: str = "--output") -> None:
-    """Fail before training rather than after it: --output must be a directory that exists or can be made,
-    in a place we may write to (`flag` names it in the error). Nothing is created here."""
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{flag} {output}: exists and is not a directory")
-    existing = output
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"{flag} {output}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {output}: no permission to write in {existing}")
-
-
-def check_text_arguments(*texts: str | None) -> None:
-    """Text from the command line that is not valid Unicode (a lone surrogate, which is what Python makes of
-    bytes that are not UTF-8 in argv) cannot be tokenised: say so instead of a traceback."""
-    for text in texts:
-        if text is None:
-            continue
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise InputError(f"the text {text!r} is not valid UTF-8 (position {e.start})") from None
-
-
-def check_unicode(text: str, where: str) -> None:
-    """Text the tokenizer can take. JSON can spell what is not a character (a lone surrogate, "\\ud800")."""
-    try:
-        check_text(text, where)
-    except ValueError as e:
-        raise InputError(str(e)) from None
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -117,12 +78,12 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_encode(args: argparse.Namespace) -> None:
     needed = 3 if args.pair is not None else 2  # [CLS] text [SEP] (pair [SEP])
-    if args.max_length is not None and args.max_length < needed:
-        raise InputError(f"--max-length {args.max_length} leaves no room for the text: [CLS] and [SEP] take "
+    if args.max_seq_length is not None and args.max_seq_length < needed:
+        raise InputError(f"--max-seq-length {args.max_seq_length} leaves no room for the text: [CLS] and [SEP] take "
                          f"{needed} tokens")
     check_text_arguments(args.text, args.pair)
     tok = WordPieceTokenizer.from_pretrained(args.vocab, lowercase=False if args.cased else None)
-    encoding = tok.encode(args.text, args.pair, max_length=args.max_length)
+    encoding = tok.encode(args.text, args.pair, max_length=args.max_seq_length)
     # One column per token, wide enough for the token and its id.
     widths = [max(len(token), len(str(i))) for token, i in zip(encoding.tokens, encoding.ids)]
     print("tokens: " + " ".join(token.ljust(w) for token, w in zip(encoding.tokens, widths)).rstrip())
@@ -136,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             run_train(args)
         else:
             run_encode(args)
-    except (InputError, CorpusError) as e:  # bad input: one line, no traceback; anything else is a bug
+    except InputError as e:  # bad input: one line, no traceback; anything else is a bug
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from bert.errors import InputError
+
 # File name endings read from folders; an explicitly named file is read whatever its name.
 TEXT_SUFFIXES = (".txt", ".text", ".tokens", ".raw")
 # What `Dataset.save_to_disk` writes (one split), and `DatasetDict.save_to_disk` (a folder per split).
@@ -42,10 +44,6 @@ _HEADING = re.compile(r"^(=\s)+.*?(\s=)+$")
 # and a capital letter, digit, or opening quote. Crude (it splits "Mr. Smith"), but cheap and
 # good enough to give NSP sentence boundaries.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))\s+(?=[A-Z0-9\"'“‘(\[])")
-
-
-class CorpusError(ValueError):
-    """A corpus argument that cannot be read (missing path, empty folder, unknown dataset, no such column)."""
 
 
 @dataclass
@@ -96,8 +94,8 @@ def split_sentences(line: str) -> list[str]:
 def resolve_sources(corpus_args: Iterable[str], split: str = "train", column: str = "text") -> list[Source]:
     """Turn `--corpus` arguments into sources: files, text files under folders, datasets.
 
-    An argument that is not an existing path is taken as a Hub dataset name such as
-    `wikitext/wikitext-103-raw-v1` (dataset `wikitext`, configuration `wikitext-103-raw-v1`).
+    An existing path must be a file or a folder. An argument that is not an existing path is taken as a Hub
+    dataset name such as `wikitext/wikitext-103-raw-v1` (dataset `wikitext`, configuration `wikitext-103-raw-v1`).
     """
     sources: list[Source] = []
     for arg in corpus_args:
@@ -106,13 +104,15 @@ def resolve_sources(corpus_args: Iterable[str], split: str = "train", column: st
             sources.append(LocalFile(path.resolve()))
         elif path.is_dir():
             sources.extend(_folder_sources(path, arg, split, column))
+        elif path.exists():  # a device (/dev/null), a pipe, a socket
+            raise InputError(f"corpus path {arg} is neither a file nor a folder")
         elif os.sep in arg and (arg.startswith((".", "/", "~")) or Path(arg).parent.exists()):
-            raise CorpusError(f"corpus path {arg} does not exist")
+            raise InputError(f"corpus path {arg} does not exist")
         else:
             name, config = _split_hub_name(arg)
             sources.append(DatasetSource(name, config, split, column))
     if not sources:
-        raise CorpusError("no corpus given")
+        raise InputError("no corpus given")
     return sources
 
 
@@ -127,8 +127,8 @@ def _folder_sources(path: Path, arg: str, split: str, column: str) -> list[Sourc
         return [LocalFile(p.resolve()) for p in text]
     if any(p.suffix in DATA_FILE_SUFFIXES for p in files):
         return [DatasetSource(str(folder), None, split, column, folder=folder)]
-    raise CorpusError(f"corpus folder {arg} holds no text files ({', '.join(TEXT_SUFFIXES)}), no dataset saved "
-                      f"with save_to_disk and no data files ({', '.join(DATA_FILE_SUFFIXES)})")
+    raise InputError(f"corpus folder {arg} holds no text files ({', '.join(TEXT_SUFFIXES)}), no dataset saved "
+                     f"with save_to_disk and no data files ({', '.join(DATA_FILE_SUFFIXES)})")
 
 
 def is_saved_dataset(path: Path) -> bool:
@@ -207,8 +207,8 @@ def _dataset_lines(source: DatasetSource) -> Iterator[str | None]:
     """The text rows of a dataset as lines; None marks the end of a multi-line row (a document)."""
     dataset = _load_dataset(source)
     if source.column not in dataset.column_names:
-        raise CorpusError(f"corpus {describe(source)}: no column {source.column!r} (columns: "
-                          f"{', '.join(dataset.column_names)}); choose one with --corpus-column")
+        raise InputError(f"corpus {describe(source)}: no column {source.column!r} (columns: "
+                         f"{', '.join(dataset.column_names)}); choose one with --corpus-column")
     for row in dataset.select_columns([source.column]):
         text = row[source.column]
         if not isinstance(text, str):  # a missing value
@@ -228,8 +228,8 @@ def _load_dataset(source: DatasetSource):
         loaded = datasets.load_from_disk(str(source.folder))
         if isinstance(loaded, datasets.DatasetDict):
             if source.split not in loaded:
-                raise CorpusError(f"corpus {source.folder}: no split {source.split!r} (splits: "
-                                  f"{', '.join(loaded)}); choose one with --corpus-split")
+                raise InputError(f"corpus {source.folder}: no split {source.split!r} (splits: "
+                                 f"{', '.join(loaded)}); choose one with --corpus-split")
             return loaded[source.split]
         return loaded
     attempts = [(source.name, source.config)]
@@ -241,7 +241,7 @@ def _load_dataset(source: DatasetSource):
             return datasets.load_dataset(name, config, split=source.split)
         except Exception as error:  # noqa: BLE001 - any failure here means "cannot use this name"
             first_error = first_error or error
-    raise CorpusError(
+    raise InputError(
         f"corpus {describe(source)} is not a local file or folder, and loading it as a "
         f"Hugging Face dataset failed: {type(first_error).__name__}: {first_error}"
     )
@@ -266,3 +266,11 @@ def _documents_from_lines(lines: Iterable[str | None]) -> Iterator[list[str]]:
             document.extend(split_sentences(text))
     if document:
         yield document
+
+
+def add_corpus_dataset_flags(parser) -> None:
+    """--corpus-split / --corpus-column: which split and column of a dataset corpus to read."""
+    parser.add_argument("--corpus-split", "--hub-split", dest="corpus_split", default="train",
+                        help="split of a dataset corpus (Hub name or saved folder; default: %(default)s)")
+    parser.add_argument("--corpus-column", default="text",
+                        help="text column of a dataset corpus (default: %(default)s)")

@@ -1,8 +1,10 @@
-"""The text a vocabulary is trained on: files, folders of files, or an iterator of strings.
+"""Text the tokenizer reads, checked before use: what a vocabulary is trained on (files, folders of files, or
+an iterator of strings), and single texts from the command line or from data files.
 
 Every problem is reported before training starts, naming the file and line: a missing path, a folder
 without text files, an empty file, bytes that are not UTF-8. (The Rust trainer would otherwise stop
-with "stream did not contain valid UTF-8" and no file name.)
+with "stream did not contain valid UTF-8" and no file name.) A single text that is not valid Unicode is an
+InputError naming where it came from.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from bert.errors import InputError
 from tokenizer.pipeline import check_text
 
 # File name endings read from folders; a file named explicitly is read whatever its name.
@@ -73,3 +76,23 @@ def checked_texts(texts: Iterable[str]) -> Iterator[str]:
     for i, text in enumerate(texts):
         check_text(text, f"training text #{i}")
         yield text
+
+
+def check_text_arguments(*texts: str | None) -> None:
+    """Text from the command line that is not valid Unicode (a lone surrogate, which is what Python makes of
+    bytes that are not UTF-8 in argv) cannot be tokenised: say so instead of a traceback."""
+    for text in texts:
+        if text is None:
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError(f"the text {text!r} is not valid UTF-8 (position {e.start})") from None
+
+
+def check_unicode(text: str, where: str) -> None:
+    """Text the tokenizer can take. JSON can spell what is not a character (a lone surrogate, "\\ud800")."""
+    try:
+        check_text(text, where)
+    except ValueError as e:
+        raise InputError(str(e)) from None

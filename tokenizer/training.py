@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, trainers
 
-from tokenizer.corpus import CorpusError
+from bert.errors import InputError
 from tokenizer.text_files import check_text_file, checked_texts, is_path_list, text_files
 from tokenizer.pipeline import SPECIAL_TOKENS, untrained_pipeline
 
@@ -27,8 +27,8 @@ def train_vocabulary(source, vocab_size: int, lowercase: bool, min_frequency: in
                      show_progress: bool = True) -> dict[str, int]:
     """Train on `source` (paths, or an iterator of strings) and return the vocabulary, token -> id.
 
-    Raises CorpusError (a ValueError) when the corpus cannot give exactly `vocab_size` tokens: too little text or too
-    few distinct characters to make that many, or more distinct characters than fit in it.
+    Raises InputError when the corpus cannot give exactly `vocab_size` tokens: too little text or too few
+    distinct characters to make that many, or more distinct characters than fit in it.
     """
     if not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size must be an integer above {len(SPECIAL_TOKENS)} (the special tokens), "
@@ -63,11 +63,11 @@ def check_vocab_size(backend: Tokenizer, vocab_size: int) -> None:
     """The trainer silently returns fewer (or more) tokens than asked for; make that an error."""
     got = backend.get_vocab_size()
     if got == len(SPECIAL_TOKENS):
-        raise CorpusError("no text to train on: the input is empty")
+        raise InputError("no text to train on: the input is empty")
     if got < vocab_size:
-        raise CorpusError(f"the corpus is too small for vocab_size {vocab_size}: training ran out of merges "
-                         f"at {got} tokens (too little text or too few distinct characters); "
-                         f"use more text or a vocab_size of at most {got}")
+        raise InputError(f"the corpus is too small for vocab_size {vocab_size}: training ran out of merges "
+                        f"at {got} tokens (too little text or too few distinct characters); "
+                        f"use more text or a vocab_size of at most {got}")
     if got > vocab_size:
-        raise CorpusError(f"vocab_size {vocab_size} is too small for this corpus: its characters alone "
-                         f"take {got} entries (each as 'x' and '##x'); use a vocab_size of at least {got}")
+        raise InputError(f"vocab_size {vocab_size} is too small for this corpus: its characters alone "
+                        f"take {got} entries (each as 'x' and '##x'); use a vocab_size of at least {got}")

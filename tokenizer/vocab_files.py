@@ -17,8 +17,9 @@ import json
 import os
 from pathlib import Path
 
+from bert.errors import InputError
+from bert.files import atomic_write_text
 from tokenizer.pipeline import CONTINUATION_PREFIX, SPECIAL_TOKENS
-from training.errors import InputError
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -131,14 +132,8 @@ def save(directory: str | os.PathLike, vocab: dict[str, int], lowercase: bool, t
         "mask_token": "[MASK]",
         "model_max_length": MODEL_MAX_LENGTH,
     }
-    write_atomically(directory / VOCAB_FILE, "".join(token + "\n" for token in tokens))
-    write_atomically(directory / TOKENIZER_FILE, tokenizer_json)
-    write_atomically(directory / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
+    atomic_write_text(directory / VOCAB_FILE, "".join(token + "\n" for token in tokens))
+    atomic_write_text(directory / TOKENIZER_FILE, tokenizer_json)
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     return directory
 
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)

@@ -77,8 +77,8 @@ class WordPieceTokenizer:
         `files_or_iterator`: a path, or a list of paths, to text files or folders (read recursively:
         *.txt, *.text, *.tokens, *.raw), one or more sentences per line, UTF-8; or any iterator of
         strings (a generator, `iter(list_of_texts)`). A list is always read as file names.
-        Raises ValueError (file and line named) for empty or non-UTF-8 files, and when the corpus
-        cannot make `vocab_size` tokens.
+        Raises ValueError (file and line named) for empty or non-UTF-8 files, and InputError when the
+        corpus cannot make `vocab_size` tokens.
         """
         vocab = train_vocabulary(files_or_iterator, vocab_size, lowercase, min_frequency, show_progress)
         return cls(vocab, lowercase)

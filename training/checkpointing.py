@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import InputError
+from bert.errors import InputError
+
 from .reproducibility import capture_rng_state, restore_rng_state
 
 CHECKPOINT_NAME = re.compile(r"^step-(\d+)$")

@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from training.errors import InputError
+from bert.errors import InputError
 
 
 REPORT_TO = ("none", "tensorboard")  # where metrics go besides metrics.jsonl (--report-to)

@@ -11,7 +11,7 @@ import types
 import typing
 from pathlib import Path
 
-from training.errors import InputError
+from bert.errors import InputError
 
 KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path",
               list: "a list", type(None): "None"}

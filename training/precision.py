@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import InputError
+from bert.errors import InputError
 
 CHOICES = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bert.errors import InputError
 from bert.pooling import SentenceEncoder
 from finetune.checkpoint import find_checkpoint
 from finetune.data import pad_inputs, sorted_batches
@@ -24,7 +25,6 @@ from finetune.embeddings.sentence_model import load_sentence_encoder
 from finetune.run_summary import resolve_model_dir
 from tokenizer import WordPieceTokenizer
 from training import Precision, choose_precision
-from training.errors import InputError
 
 
 @dataclass

@@ -22,11 +22,11 @@ from torch import nn
 
 from bert import DistilBertModel
 from bert.checkpoint import load_hf_state_dict, load_reports_silenced, read_state_dict
+from bert.errors import InputError
 from bert.model import BertModel
 from bert.pooling import Pooling, SentenceEncoder
 from finetune.checkpoint import ModelSource, resolve_model
 from tokenizer import WordPieceTokenizer
-from training.errors import InputError
 
 MODULES_FILE = "modules.json"
 SETTINGS_FILE = "sentence_bert_config.json"

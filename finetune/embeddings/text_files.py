@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert.errors import InputError
 from finetune.sentence.file_task import parse_text_columns
 from finetune.table_files import read_table, read_utf8
-from training.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bert.errors import InputError
 from finetune.export.onnx_export import export_onnx
-from training.errors import InputError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

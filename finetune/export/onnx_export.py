@@ -33,14 +33,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bert.checkpoint import atomic_write
+from bert.files import atomic_write, check_output_writable
+from bert.errors import InputError
 from finetune.checkpoint import find_checkpoint, head_of, load_head_model, resolve_model
 from finetune.embeddings.sentence_model import load_encoder
 from finetune.export.onnx_runner import MODEL_FILE
 from finetune.run_summary import resolve_model_dir
 from finetune.run_summary import EXPORTED_SUMMARY, run_summary_file
-from tokenizer.cli import check_output_writable
-from training.errors import InputError
 
 # a head (finetune.checkpoint.HEADS) -> the outputs of its graph, in order
 HEAD_OUTPUTS = {

@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from bert import read_config
+from bert.errors import InputError
 from bert.heads import ClassifierOutput, QuestionAnsweringOutput
 from bert.model import BertOutput
 from finetune.checkpoint import load_tokenizer
 from tokenizer import WordPieceTokenizer
-from training.errors import InputError
 
 MODEL_FILE = "model.onnx"
 OUTPUT_CLASSES = {  # the graph's output names -> the forward's output dataclass

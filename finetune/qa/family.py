@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bert.checkpoint import atomic_write
+from bert.files import atomic_write
 from finetune.checkpoint import ModelSource, build_head_model, load_head_model, save_classifier
 from finetune.inference import predict_rows
 from finetune.qa.decoding import Decoding, PredictedAnswer, answer_all, best_text, nbest_record

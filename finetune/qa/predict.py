@@ -21,14 +21,14 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.qa.decoding import Decoding, PredictedAnswer
 from finetune.qa.family import QuestionAnswering
 from finetune.qa.squad import QuestionExample
 from finetune.qa.windows import Windowing
 from finetune.run_summary import run_summary_file
 from finetune.table_files import read_utf8
-from tokenizer.cli import check_unicode
+from tokenizer.text_files import check_unicode
 from training import DistributedContext, Precision
 
 

@@ -34,7 +34,7 @@ from finetune.qa.squad import QuestionExample, load_squad
 from finetune.qa.windows import Windowing, Windows
 from finetune.train import Recipe
 from training import DistributedContext, Precision
-from training.errors import InputError
+from bert.errors import InputError
 
 TASK_NAME = "squad"
 

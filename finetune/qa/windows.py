@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.data import pad_inputs
 from finetune.qa.squad import QuestionExample
 

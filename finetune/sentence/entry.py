@@ -11,7 +11,7 @@ from finetune.sentence.file_task import load_file_task
 from finetune.sentence.predict import TextClassifier
 from finetune.sentence.tasks import GlueTask, TaskData, get_task, load_task_data
 from finetune.token.conll import TOKEN_TASKS
-from training.errors import InputError
+from bert.errors import InputError
 
 
 def check_options(options) -> None:

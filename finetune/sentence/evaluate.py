@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bert.checkpoint import atomic_write
+from bert.files import atomic_write
 from training import DistributedContext, Precision
 from finetune.data import EncodedSplit, collate
 from finetune.inference import predict_rows

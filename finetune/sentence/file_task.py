@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.table_files import Table, read_table
 from finetune.sentence.tasks import Example, GlueTask, Split, TaskData
 

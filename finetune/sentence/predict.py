@@ -25,9 +25,9 @@ from finetune.sentence.evaluate import predict_logits
 from finetune.sentence.file_task import parse_text_columns
 from finetune.run_summary import fine_tuned_length
 from finetune.table_files import read_table, read_utf8
-from tokenizer.cli import check_unicode
+from tokenizer.text_files import check_unicode
 from training import DistributedContext, Precision
-from training.errors import InputError
+from bert.errors import InputError
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.errors import InputError
+from bert.errors import InputError
 
 HUB_DATASET = "nyu-mll/glue"
 

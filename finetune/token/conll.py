@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bert.checkpoint import atomic_write
+from bert.errors import InputError
+from bert.files import atomic_write
 from finetune.table_files import read_utf8
-from training.errors import InputError
 
 DOCSTART = "-DOCSTART-"
 

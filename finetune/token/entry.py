@@ -9,7 +9,7 @@ from finetune.family import Family
 from finetune.token.conll import get_token_task, is_token_task, load_token_task_data
 from finetune.token.family import TokenClassification, encode_token_task
 from finetune.token.predict import EntityTagger
-from training.errors import InputError
+from bert.errors import InputError
 
 
 def check_options(options) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from finetune.token.conll import Sentence
 from finetune.token.entities import entity_spans
-from training.errors import InputError
+from bert.errors import InputError
 from finetune.token.family import encode_sentences, predict_words
 from finetune.run_summary import fine_tuned_length
 from finetune.sentence.predict import read_inputs, read_table_inputs, text_example

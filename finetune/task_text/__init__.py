@@ -15,12 +15,9 @@ read off its partner: masked LM on pairs rewards looking across the [SEP], which
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from training.errors import InputError
-from finetune.sentence.tasks import GlueTask, get_task, read_split
+from finetune.sentence.tasks import GlueTask, read_split
 
 
 def training_documents(task: GlueTask, data_dir: Path | None) -> list[list[str]]:
@@ -45,19 +42,3 @@ def write_task_text(tasks: list[GlueTask], data_dir: Path | None, output: Path) 
         print(f"{path}: {len(documents):,} documents from {task.name} train (labels left out)")
         written.append(path)
     return written
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m finetune.task_text", description=__doc__.split("\n")[0])
-    p.add_argument("--tasks", required=True, help="comma-separated GLUE tasks, e.g. cola,mrpc")
-    p.add_argument("--data-dir", type=Path, help="GLUE in the TSV layout (default: nyu-mll/glue from the HF Hub)")
-    p.add_argument("--output", required=True, type=Path, help="folder for the <task>-train.txt files")
-    args = p.parse_args(argv)
-    try:
-        write_task_text([get_task(name.strip()) for name in args.tasks.split(",")], args.data_dir, args.output)
-    except InputError as e:
-        sys.exit(f"error: {e}")
-
-
-if __name__ == "__main__":
-    main()
