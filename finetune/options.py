@@ -86,7 +86,6 @@ class FinetuneOptions:
         for name in FAMILY_DEFAULTED:  # a field left out takes its family's default
             if getattr(self, name) is None:
                 setattr(self, name, getattr(defaults, name))
-        check_field_types(self)  # a family default is of the field's type too
         self.check()
         family.check_options(self)
 

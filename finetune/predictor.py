@@ -133,8 +133,6 @@ class PredictOptions:
         if len(self.texts) > 2:
             raise InputError(f"expected a sentence or a sentence pair, got {len(self.texts)} texts (quote each "
                              "sentence)")
-        if self.batch_size < 1:
-            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
         check_text_arguments(*self.texts, self.question, self.context)
 
 
@@ -149,8 +147,7 @@ def predict(options: PredictOptions | None = None, /, **option_values) -> str:
                                options.precision, options.max_seq_length, options.batch_size)
     examples = predictor.read_examples(options)  # a bad input file fails here, before anything is printed
     print(predictor.precision.describe(), file=sys.stderr)
-    with torch.no_grad():
-        results = predictor.predict(examples)
+    results = predictor.predict(examples)
     from_file = options.input is not None
     as_jsonl = options.output is not None and options.output.suffix == ".jsonl"
     text = predictor.format(examples, results, from_file, as_jsonl)

@@ -39,13 +39,28 @@ class FinetuneResult:
 
     output: Path
     summary: dict
-    median: dict[str, float]
-    mean: dict[str, float]
-    std: dict[str, float]
-    seeds: list[dict]
-    best_model: Path
     family: TaskFamily = field(repr=False, default=None)
     results: list = field(repr=False, default_factory=list)
+
+    @property
+    def median(self) -> dict[str, float]:
+        return self.summary["median"]
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return self.summary["mean"]
+
+    @property
+    def std(self) -> dict[str, float]:
+        return self.summary["std"]
+
+    @property
+    def seeds(self) -> list[dict]:
+        return self.summary["seeds"]
+
+    @property
+    def best_model(self) -> Path:
+        return self.output / self.summary["best_model"]
 
     def print_report(self) -> None:
         """What bert-finetune prints at the end: the scores, one line per seed, a few dev predictions."""
@@ -99,8 +114,7 @@ def run(options: FinetuneOptions, ctx: DistributedContext) -> FinetuneResult:
     if isinstance(finished, int):  # a signal stopped it: the checkpoint is saved, resume continues
         raise RunInterrupted(finished)
     summary, results = finished
-    return FinetuneResult(options.output, summary, summary["median"], summary["mean"], summary["std"],
-                          summary["seeds"], options.output / summary["best_model"], family, results)
+    return FinetuneResult(options.output, summary, family, results)
 
 
 def check_model(model: str, vocab: Path | None, max_seq_length: int) -> tuple[ModelSource, WordPieceTokenizer]:

@@ -52,8 +52,11 @@ class PretrainResult:
     without one) and `summary` (its summary.json)."""
 
     checkpoint: Path
-    metrics: dict | None
     summary: dict
+
+    @property
+    def metrics(self) -> dict | None:
+        return self.summary.get("eval_last")
 
 
 def pretrain(options: PretrainOptions | None = None, /, **option_values) -> PretrainResult:
@@ -69,7 +72,7 @@ def pretrain(options: PretrainOptions | None = None, /, **option_values) -> Pret
         raise RunInterrupted(status)
     summary_file = options.output / "summary.json"  # rank 0's; another process of a DDP run may not see it yet
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    return PretrainResult(options.output, summary.get("eval_last"), summary)
+    return PretrainResult(options.output, summary)
 
 
 def run(opts: PretrainOptions) -> int:

@@ -132,10 +132,9 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
     return "\n".join(rows) + "\n"
 
 
-
-
-class TextClassifier:
-    """A fine-tuned sentence(-pair) classifier (or regressor) as a callable; see the module docstring."""
+class TextPredictor:
+    """What the predictors of raw text share (TextClassifier here, the token family's EntityTagger): the model,
+    its tokenizer and how texts are cut and batched, and where bert-predict's texts come from."""
 
     def __init__(self, model, tokenizer, max_length: int, batch_size: int = 64, precision: Precision | None = None,
                  ctx: DistributedContext | None = None):
@@ -144,8 +143,21 @@ class TextClassifier:
 
     @classmethod
     def for_model(cls, model_dir: Path, model, tokenizer, max_seq_length: int | None, batch_size: int,
-                  precision: Precision, ctx: DistributedContext) -> "TextClassifier":
+                  precision: Precision, ctx: DistributedContext):
+        """load_predictor's way in: texts cut where the model's fine-tuning cut them unless max_seq_length says."""
         return cls(model, tokenizer, max_seq_length or fine_tuned_length(model_dir), batch_size, precision, ctx)
+
+    def text_examples(self, options) -> list[tuple[str, str | None]]:
+        """bert-predict's (text, pair or None) examples: its TEXT arguments, or its --input file."""
+        if options.input is None:
+            return [(options.texts[0], options.texts[1] if len(options.texts) > 1 else None)]
+        if options.text_columns is not None:
+            return read_table_inputs(options.input, options.text_columns)
+        return read_inputs(options.input)
+
+
+class TextClassifier(TextPredictor):
+    """A fine-tuned sentence(-pair) classifier (or regressor) as a callable; see the module docstring."""
 
     def __call__(self, inputs: str | tuple[str, str] | list) -> Prediction | list[Prediction]:
         single = isinstance(inputs, (str, tuple))
@@ -161,11 +173,7 @@ class TextClassifier:
     def read_examples(self, options) -> list[tuple[str, str | None]]:
         if options.question is not None:
             raise InputError("this model is a classifier, not a question-answering model: give TEXT (or a pair)")
-        if options.input is None:
-            return [(options.texts[0], options.texts[1] if len(options.texts) > 1 else None)]
-        if options.text_columns is not None:
-            return read_table_inputs(options.input, options.text_columns)
-        return read_inputs(options.input)
+        return self.text_examples(options)
 
     def format(self, examples: list, predictions: list[Prediction], from_file: bool, as_jsonl: bool) -> str:
         return format_file(predictions, as_jsonl) if from_file else format_single(predictions[0]) + "\n"

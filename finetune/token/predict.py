@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from finetune.token.conll import Sentence
 from finetune.token.entities import entity_spans
 from bert.errors import InputError
 from finetune.token.family import encode_sentences, predict_words
-from finetune.run_summary import fine_tuned_length
-from finetune.sentence.predict import read_inputs, read_table_inputs, text_example
+from finetune.sentence.predict import TextPredictor, text_example
 from training import DistributedContext, Precision
 
 
@@ -96,19 +94,13 @@ def format_entity_file(texts: list[str], found: list[list[EntitySpan]], as_jsonl
     return "\n".join(rows) + "\n"
 
 
-class EntityTagger:
+class EntityTagger(TextPredictor):
     """A fine-tuned token classifier as a callable: text -> its entity spans; see the module docstring."""
 
     def __init__(self, model, tokenizer, max_length: int, batch_size: int = 64, precision: Precision | None = None,
                  ctx: DistributedContext | None = None):
         tag_names(model)  # labels that are no IOB tags cannot be read as entities: say so at once
-        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
-        self.batch_size, self.precision, self.ctx = batch_size, precision, ctx
-
-    @classmethod
-    def for_model(cls, model_dir: Path, model, tokenizer, max_seq_length: int | None, batch_size: int,
-                  precision: Precision, ctx: DistributedContext) -> "EntityTagger":
-        return cls(model, tokenizer, max_seq_length or fine_tuned_length(model_dir), batch_size, precision, ctx)
+        super().__init__(model, tokenizer, max_length, batch_size, precision, ctx)
 
     def __call__(self, texts: str | list[str]) -> list[EntitySpan] | list[list[EntitySpan]]:
         single = isinstance(texts, str)
@@ -124,11 +116,7 @@ class EntityTagger:
     def read_examples(self, options) -> list[str]:
         if options.question is not None:
             raise InputError("this model tags entities, not a question-answering model: give TEXT")
-        if options.input is None:
-            return single_texts([(options.texts[0], options.texts[1] if len(options.texts) > 1 else None)])
-        if options.text_columns is not None:
-            return single_texts(read_table_inputs(options.input, options.text_columns))
-        return single_texts(read_inputs(options.input))
+        return single_texts(self.text_examples(options))
 
     def format(self, texts: list[str], found: list[list[EntitySpan]], from_file: bool, as_jsonl: bool) -> str:
         return format_entity_file(texts, found, as_jsonl) if from_file else format_entities(found[0])
