@@ -13,7 +13,8 @@ family registry (finetune/registry.py) the predictor of that head: the sentence 
 token family's EntityTagger, question answering's QuestionAnswerer. A folder without a fine-tuned head (a
 pretrained encoder such as all-MiniLM-L6-v2) is refused: its classifier would be random. Each predictor
 takes one input or a list, batched, cut to the length the model was fine-tuned with (its run's summary.json).
-backend="onnx": the folder is a bert-export one, run in ONNX Runtime (fp32, on the CPU).
+backend="onnx": the folder is a bert-export one, run in ONNX Runtime on the CPU, in the precision it was
+exported in (fp32 unless bert-export was asked for fp16).
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def load_predictor(model: str | Path, device: str | None = None, backend: str = 
                          "an encoder, use bert-embed)")
     if backend == "onnx":
         device = device_for_onnx(device)
-        precision_used = onnx_precision(precision)
         loaded, tokenizer = load_onnx_model(model_dir, outputs=HEAD_OUTPUTS[head])
+        precision_used = onnx_precision(precision, loaded.precision)
     else:
         device = torch_device(device)
         precision_used = choose_precision(precision, device)
@@ -88,11 +89,11 @@ def device_for_onnx(device: str | None) -> torch.device:
     return torch.device("cpu")
 
 
-def onnx_precision(requested: str) -> Precision:
-    """An exported graph runs as it was exported, in fp32."""
-    if requested not in ("auto", "fp32"):
-        raise InputError(f"--onnx runs the exported fp32 graph: --precision {requested} does not apply to it")
-    return Precision("fp32", "cpu", "the exported ONNX graph, in ONNX Runtime")
+def onnx_precision(requested: str, exported: str) -> Precision:
+    """An exported graph runs in the precision it was exported in (bert-export --precision)."""
+    if requested not in ("auto", exported):
+        raise InputError(f"--onnx runs the exported {exported} graph: --precision {requested} does not apply to it")
+    return Precision(exported, "cpu", "the exported ONNX graph, in ONNX Runtime")
 
 
 # ------------------------------------------------------------------ bert-predict

@@ -149,8 +149,35 @@ def test_predict_onnx_answers_questions_and_tags_entities_as_pytorch_does(squad_
             assert spans(torch_rows) == spans(onnx_rows) and any(spans(torch_rows))
 
 
-def test_predict_onnx_refuses_another_precision_and_a_folder_without_a_graph(cola_run, capsys):
-    assert predict_cli.main(["--model", str(cola_run), "--onnx", "text", "--precision", "bf16"]) == 2
+def test_fp16_export_runs_in_onnx_runtime_near_fp32_and_predicts_in_fp16(cola_run, tmp_path, capsys):
+    """--precision fp16 writes fp16 weights and outputs (about half the file); bert-predict --onnx runs it in
+    fp16, with the fp32 graph's labels and probabilities within 1e-2, and refuses --precision fp32 for it."""
+    for precision in ("fp32", "fp16"):
+        assert main(["--onnx", str(tmp_path / precision), "--model", str(cola_run), "--precision", precision]) == 0
+    graph = onnx.load(tmp_path / "fp16" / "model.onnx")
+    assert [o.type.tensor_type.elem_type for o in graph.graph.output] == [onnx.TensorProto.FLOAT16]
+    assert all(i.type.tensor_type.elem_type == onnx.TensorProto.INT64 for i in graph.graph.input)
+    sizes = {p: (tmp_path / p / "model.onnx").stat().st_size for p in ("fp32", "fp16")}
+    assert sizes["fp16"] < 0.6 * sizes["fp32"], sizes
+    texts = tmp_path / "texts.tsv"
+    texts.write_text("The children built a tower of blocks quickly.\nHim went to the store.\nShe sang.\tA pair.\n")
+    rows = {}
+    for precision in ("fp32", "fp16"):
+        output = tmp_path / f"{precision}.jsonl"
+        assert predict_cli.main(["--model", str(tmp_path / precision), "--onnx", "--input", str(texts), "--output",
+                                 str(output)]) == 0
+        assert f"precision: {precision} (the exported ONNX graph, in ONNX Runtime)" in capsys.readouterr().err
+        rows[precision] = [json.loads(line) for line in output.read_text().splitlines()]
+    for full, half in zip(rows["fp32"], rows["fp16"]):
+        assert max(abs(full["probabilities"][k] - half["probabilities"][k]) for k in full["probabilities"]) < 1e-2
+    assert predict_cli.main(["--model", str(tmp_path / "fp16"), "--onnx", "text", "--precision", "fp32"]) == 2
+    assert capsys.readouterr().err == "error: --onnx runs the exported fp16 graph: --precision fp32 does not apply to it\n"
+
+
+def test_predict_onnx_refuses_another_precision_and_a_folder_without_a_graph(cola_run, tmp_path, capsys):
+    assert main(["--onnx", str(tmp_path / "onnx"), "--model", str(cola_run)]) == 0
+    capsys.readouterr()
+    assert predict_cli.main(["--model", str(tmp_path / "onnx"), "--onnx", "text", "--precision", "bf16"]) == 2
     assert capsys.readouterr().err == "error: --onnx runs the exported fp32 graph: --precision bf16 does not apply to it\n"
     assert predict_cli.main(["--model", str(cola_run / "seed-1" / "model"), "--onnx", "text"]) == 2
     err = capsys.readouterr().err

@@ -1,7 +1,8 @@
 """The packages' import rules: only command-line modules (cli.py, *_cli.py, __main__.py) import argparse, no
 module imports a command-line module, nothing reads argparse's private attributes, no package module imports
 transformers or sentence_transformers (references for tests and benchmarks), the model's modules import
-nothing from the tokenizer, training or fine-tuning packages, and `import bert` does not load bert-inspect."""
+nothing from the tokenizer, training or fine-tuning packages, `import bert` does not load bert-inspect, and
+every console script is a command-line module's main."""
 
 import ast
 import subprocess
@@ -66,3 +67,14 @@ def test_import_bert_does_not_load_the_inspection_program():
            "'training', 'finetune'))))"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_every_console_script_names_a_command_line_main():
+    import importlib
+    import tomllib
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts, "pyproject.toml lists no console scripts"
+    for command, target in scripts.items():
+        module_name, _, function = target.partition(":")
+        assert module_name in command_line_module_names(), (command, module_name)
+        assert callable(getattr(importlib.import_module(module_name), function)), (command, target)

@@ -5,7 +5,7 @@
     bert-predict --onnx --model exported/cola "The book was written by John."
 
 --model: a model folder, a bert-finetune output folder (its best model, summary.json's best_model) or a
-Hugging Face Hub id. --onnx: the folder to write: model.onnx (fp32; inputs input_ids, attention_mask and, but
+Hugging Face Hub id. --onnx: the folder to write: model.onnx (fp32, or fp16 with --precision fp16; inputs input_ids, attention_mask and, but
 for DistilBERT, token_type_ids, int64 with dynamic batch and sequence; outputs logits, start_logits and
 end_logits, or last_hidden_state), config.json, the tokenizer's files and the run's summary.
 """
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from bert.errors import InputError
-from finetune.export.onnx_export import export_onnx
+from finetune.export.onnx_export import PRECISIONS, export_onnx
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,13 +27,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--onnx", type=Path, required=True, metavar="OUT", help="the folder to write model.onnx into")
     p.add_argument("--model", required=True,
                    help="model directory, bert-finetune output directory, or Hugging Face Hub model id")
+    p.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                   help="the graph's weights and arithmetic (default: %(default)s; fp16 halves the file, for "
+                        "runtimes with fp16 kernels)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        path = export_onnx(args.model, args.onnx)
+        path = export_onnx(args.model, args.onnx, args.precision)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -6,7 +6,8 @@
 OnnxModel takes the forward's tensors (input_ids, attention_mask, token_type_ids) and gives its output
 dataclass (ClassifierOutput, QuestionAnsweringOutput, or BertOutput for an encoder), so the code that runs a
 PyTorch model for bert-predict runs this one unchanged. It is an nn.Module without parameters, for the
-.eval() / .train() / .to() calls that code makes; the graph itself is fp32 on the CPU.
+.eval() / .train() / .to() calls that code makes; the graph runs on the CPU in the precision it was exported
+in (`precision`: fp32 or fp16), and its outputs come back as fp32 tensors either way.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ OUTPUT_CLASSES = {  # the graph's output names -> the forward's output dataclass
     ("start_logits", "end_logits"): QuestionAnsweringOutput,
     ("last_hidden_state",): BertOutput,
 }
+GRAPH_PRECISIONS = {"tensor(float)": "fp32", "tensor(float16)": "fp16"}  # ONNX Runtime's output type -> ours
 
 
 class OnnxModel(nn.Module):
@@ -43,6 +45,7 @@ class OnnxModel(nn.Module):
             raise InputError(f"the ONNX graph's outputs {', '.join(outputs)} are not a head's (expected "
                              f"{' or '.join(', '.join(names) for names in OUTPUT_CLASSES)})")
         self.output_class = OUTPUT_CLASSES[outputs]
+        self.precision = GRAPH_PRECISIONS.get(session.get_outputs()[0].type, session.get_outputs()[0].type)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None):
@@ -50,7 +53,7 @@ class OnnxModel(nn.Module):
                  "attention_mask": torch.ones_like(input_ids) if attention_mask is None else attention_mask,
                  "token_type_ids": torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids}
         feed = {name: given[name].cpu().numpy().astype(np.int64) for name in self.input_names}
-        return self.output_class(*(torch.from_numpy(array) for array in self.session.run(None, feed)))
+        return self.output_class(*(torch.from_numpy(array).float() for array in self.session.run(None, feed)))
 
 
 def load_onnx_model(directory: str | Path, outputs: tuple[str, ...] | None = None,
