@@ -3,6 +3,7 @@ your own files.
 
     bert-finetune --task cola --model runs/pretrain/final --output runs/cola --data-dir ../shared/data/glue
     bert-finetune --task conll2003 --model DIR --output runs/ner --data-dir ../shared/data/ner --epochs 2
+    bert-finetune --task ner --model DIR --output runs/drugs --train-file train.jsonl --validation-file dev.jsonl
     bert-finetune --task squad --model DIR --output runs/squad --train-file train.json --validation-file dev.json
     torchrun --nproc-per-node 4 -m finetune --task mrpc --model DIR --output runs/mrpc --seeds 1,2,3
     bert-finetune --train-file train.csv --validation-file dev.csv --text-columns review --label-column stars \
@@ -26,7 +27,8 @@ from finetune.qa.windows import Windowing
 from finetune.registry import FAMILIES
 from finetune.run import finetune
 from finetune.sentence.tasks import TASKS
-from finetune.token.conll import TOKEN_TASKS
+from finetune.token.entry import TASK_NAMES as TOKEN_TASKS
+from finetune.token.tagged_files import TAG_SCHEMES
 from finetune.train import Recipe
 from training import REPORT_TO, add_precision_flag
 from training.engine import RunInterrupted, TrainingDiverged
@@ -37,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Recipe()
     p = argparse.ArgumentParser(prog="bert-finetune", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--task", help=f"GLUE task ({', '.join(TASKS)}), named-entity recognition "
-                   f"({', '.join(TOKEN_TASKS)}) or squad (question answering); leave it out to fine-tune on your "
-                   "own --train-file")
+                   f"({', '.join(TOKEN_TASKS)}; ner: your own tagged --train-file) or squad (question "
+                   "answering); leave it out to fine-tune a sentence classifier on your own --train-file")
     p.add_argument("--model", required=True,
                    help="checkpoint directory in HF layout (ours, or any HF BERT or DistilBERT); else a preset name "
                         f"for random weights ({', '.join(PRESETS)}); else a Hugging Face Hub model id "
@@ -77,8 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="42", help="comma-separated seeds, one run each; the median is reported (default: %(default)s)")
     add_file_task_flags(add_data_file_flags(p))
     p.add_argument("--label-all-tokens", action="store_true",
-                   help="conll2003: train every piece of a word on its label (later pieces of a B- word on I-), "
+                   help="token tasks: train every piece of a word on its label (later pieces of a B- word on I-), "
                         "not only the first")
+    p.add_argument("--tag-scheme", choices=TAG_SCHEMES, default="auto",
+                   help="--task ner: the files' tags, iob1, iob2 (BIO) or bioes; auto (default): read off the "
+                        "training file. Files are JSON lines (.jsonl/.json) with \"tokens\" and \"tags\" lists, "
+                        "or CoNLL columns (word first, tag last, a blank line between sentences)")
     add_precision_flag(p)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,

@@ -53,6 +53,7 @@ class FinetuneOptions:
     task_type: str = "auto"  # or "classification", "regression"
     positive_label: str | None = None
     label_all_tokens: bool = False  # token tasks: every piece of a word trained on its label
+    tag_scheme: str = "auto"  # --task ner: "iob1", "iob2", "bioes", or read off the training file
     precision: str = "auto"
     device: str | None = None  # "cpu" or "cuda"; None: cuda if available
     max_train_examples: int | None = None  # a random subset of the training examples (squad: questions)

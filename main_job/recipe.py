@@ -47,7 +47,7 @@ from pathlib import Path
 from finetune import FinetuneOptions
 from finetune.sentence.tasks import get_task
 from finetune.registry import family_of_task
-from finetune.token.conll import get_token_task
+from finetune.token.conll import get_token_task, is_token_task
 from pretrain import PretrainOptions
 from bert.errors import InputError
 from training.option_checks import flag
@@ -269,7 +269,7 @@ def main_job_task(name: str) -> str:
     family = family_of_task(name).name
     if family == "sentence":
         return get_task(name).name
-    if family == "token":
+    if family == "token" and is_token_task(name):
         return get_token_task(name).name
     raise InputError(f"{name} reads files of its own: the main job fine-tunes GLUE tasks and conll2003")
 

@@ -58,6 +58,8 @@ def settings(options) -> tuple[Windowing, Decoding]:
         raise InputError("--test-file is not read by --task squad: it scores the --validation-file questions")
     if options.label_all_tokens:
         raise InputError("--label-all-tokens is for token tasks, not --task squad")
+    if options.tag_scheme != "auto":
+        raise InputError("--tag-scheme is for --task ner (your own tagged files), not --task squad")
     return windowing, decoding
 
 

@@ -10,7 +10,7 @@ from finetune.sentence.family import EncodedTask, SentenceClassification
 from finetune.sentence.file_task import load_file_task
 from finetune.sentence.predict import TextClassifier
 from finetune.sentence.tasks import GlueTask, TaskData, get_task, load_task_data
-from finetune.token.conll import TOKEN_TASKS
+from finetune.token.entry import TASK_NAMES as TOKEN_TASKS
 from bert.errors import InputError
 
 
@@ -21,6 +21,8 @@ def check_options(options) -> None:
                          f"{options.task or 'sentence classification'}")
     if options.max_eval_examples is not None:
         raise InputError("--max-eval-examples is for --task squad")
+    if options.tag_scheme != "auto":
+        raise InputError("--tag-scheme is for --task ner (your own tagged files)")
     given_files = [f"--{name.replace('_', '-')}" for name in ("train_file", "validation_file", "test_file")
                    if getattr(options, name) is not None]
     if options.task is None and options.train_file is None:

@@ -31,16 +31,17 @@ DOCSTART = "-DOCSTART-"
 
 @dataclass(frozen=True)
 class TokenTask:
-    """A token-classification task: its entity types, so its labels, and where its data lives.
+    """A token-classification task: its entity types, so its labels, and where a named task's data lives (the
+    user's own files, finetune/token/tagged_files.py, have no folder or Hub copy).
 
     labels: the IOB2 tags in a fixed order, "O" first, then B- and I- of each type: a tag's position is
     its label id, written to config.json as id2label. This is also the Hub dataset's order.
     """
 
     name: str
-    folder: str  # the task's folder inside --data-dir (also accepted: --data-dir is that folder)
-    hub_dataset: str
     entity_types: tuple[str, ...]
+    folder: str = ""  # a named task's folder inside --data-dir (also accepted: --data-dir is that folder)
+    hub_dataset: str = ""  # a named task's copy on the Hub
     fields: tuple[str, ...] = ("word", "POS", "chunk", "NER")  # the columns of a line; the tag is the last
     main_metric: str = "f1"  # entity-level F1 on dev picks the best epoch
 
