@@ -110,7 +110,8 @@ def label_config(task: GlueTask) -> dict:
     """Config fields that shape the classifier for `task` (HF names, so transformers reads them too)."""
     if task.is_regression:
         return {"num_labels": 1, "problem_type": "regression"}
-    return {"id2label": dict(enumerate(task.label_names)), "problem_type": "single_label_classification"}
+    problem = "multi_label_classification" if task.multi_label else "single_label_classification"
+    return {"id2label": dict(enumerate(task.label_names)), "problem_type": problem}
 
 
 def build_head_model(source: ModelSource, head: str, **config_overrides) -> nn.Module:

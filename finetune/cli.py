@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
     p.add_argument("--max-train-examples", type=int,
                    help="train on a random subset of this size (quick experiments and smoke tests; squad: questions)")
+    p.add_argument("--eval-only", action="store_true",
+                   help="train nothing: score --model (a fine-tuned model folder, or a bert-finetune output folder "
+                        "for its best model) on the task's validation data, and test data where labelled, writing "
+                        "the run's metrics and prediction files into --output (--max-seq-length defaults to the "
+                        "model's own; --train-file may be left out)")
     run_dir = p.add_mutually_exclusive_group()
     run_dir.add_argument("--resume", action="store_true",
                          help="continue the run in --output where it stopped (same arguments): finished seeds are "
@@ -145,6 +150,14 @@ def add_file_task_flags(group: argparse._ArgumentGroup) -> None:
                             "classification (integer labels in numeric order, any others in sorted order)")
     group.add_argument("--positive-label", metavar="LABEL",
                        help="with two classes, the one whose F1 is reported (default: the second in order)")
+    group.add_argument("--multi-label", action="store_true",
+                       help="any number of labels per example (none too): the label cell lists them, split at "
+                            "--label-separator in CSV/TSV or a JSON list in JSON lines; sigmoid outputs, scored by "
+                            "micro F1, macro F1 and exact match")
+    group.add_argument("--label-separator", metavar="CHAR",
+                       help="--multi-label: what separates a cell's labels in CSV/TSV (default: ,)")
+    group.add_argument("--threshold", type=float,
+                       help="--multi-label: a label is predicted where its probability is above this (default: 0.5)")
 
 
 def add_squad_flags(parser: argparse.ArgumentParser) -> None:

@@ -55,9 +55,15 @@ def encode_split(tokenizer, task: GlueTask, examples: list[Example], max_length:
 
 
 def label_tensor(task: GlueTask, examples: list[Example]) -> torch.Tensor | None:
-    """(n,) labels: float32 scores for regression, int64 class ids otherwise; None if unlabelled."""
+    """(n,) labels: float32 scores for regression, int64 class ids otherwise; (n, labels) 0/1 float32 for a
+    multi-label task (binary cross-entropy's targets); None if unlabelled."""
     if not examples or examples[0].label is None:
         return None
+    if task.multi_label:
+        targets = torch.zeros(len(examples), task.num_labels)
+        for row, example in enumerate(examples):
+            targets[row, list(example.label)] = 1.0
+        return targets
     dtype = torch.float32 if task.is_regression else torch.long
     return torch.tensor([example.label for example in examples], dtype=dtype)
 

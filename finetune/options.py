@@ -12,6 +12,7 @@ from pathlib import Path
 
 from finetune.data import BATCHINGS
 from finetune.registry import family_of_task
+from finetune.run_summary import recorded_value
 from finetune.train import Recipe
 from training import check_report_to
 from bert.errors import InputError
@@ -52,6 +53,9 @@ class FinetuneOptions:
     label_column: str | None = None
     task_type: str = "auto"  # or "classification", "regression"
     positive_label: str | None = None
+    multi_label: bool = False  # your own files: any number of labels per example
+    label_separator: str | None = None  # multi-label: between a cell's labels in CSV / TSV (None: ",")
+    threshold: float | None = None  # multi-label: a label is predicted above this probability (None: 0.5)
     label_all_tokens: bool = False  # token tasks: every piece of a word trained on its label
     tag_scheme: str = "auto"  # --task ner: "iob1", "iob2", "bioes", or read off the training file
     precision: str = "auto"
@@ -59,6 +63,7 @@ class FinetuneOptions:
     max_train_examples: int | None = None  # a random subset of the training examples (squad: questions)
     resume: bool = False
     overwrite: bool = False
+    eval_only: bool = False  # score `model` (fine-tuned) on the validation and test data; train nothing
     grad_accum: int = Recipe.grad_accum
     save_every: int = Recipe.save_every
     eval_every: int = Recipe.eval_every
@@ -82,6 +87,13 @@ class FinetuneOptions:
             self.text_columns = ",".join(self.text_columns)
         self.seeds = checked_seeds(self.seeds)
         check_field_types(self)
+        if self.eval_only:  # texts cut, and labels decided, as the model's fine-tuning did
+            if self.max_seq_length is None:
+                self.max_seq_length = recorded_value(self.model, "recipe", "max_seq_length")
+            for name in ("threshold", "label_separator"):
+                if self.multi_label and getattr(self, name) is None:
+                    setattr(self, name, recorded_value(self.model, "multi_label", name))
+        self.check_multi_label()
         family = family_of_task(self.task)
         defaults = Recipe(**family.recipe)
         for name in FAMILY_DEFAULTED:  # a field left out takes its family's default
@@ -89,6 +101,24 @@ class FinetuneOptions:
                 setattr(self, name, getattr(defaults, name))
         self.check()
         family.check_options(self)
+
+    def check_multi_label(self) -> None:
+        """--label-separator and --threshold go with --multi-label, which takes their defaults."""
+        if not self.multi_label:
+            given = [f"--{flag(name)}" for name in ("label_separator", "threshold") if getattr(self, name) is not None]
+            if given:
+                raise InputError(f"{given[0]} is for --multi-label (several labels per example)")
+            return
+        self.label_separator = "," if self.label_separator is None else self.label_separator
+        self.threshold = 0.5 if self.threshold is None else self.threshold
+        if not self.label_separator or self.label_separator.strip() != self.label_separator:
+            raise InputError(f"--label-separator {self.label_separator!r}: give a character that is not blank, "
+                             "e.g. , or | or ;")
+        if not 0 < self.threshold < 1:
+            raise InputError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if self.task_type == "regression" or self.positive_label is not None:
+            raise InputError(f"--multi-label is classification, with no positive class: leave out "
+                             f"{'--task-type regression' if self.task_type == 'regression' else '--positive-label'}")
 
     def check(self) -> None:
         """The checks every family shares, with the flags' names in the messages."""
@@ -115,10 +145,13 @@ class FinetuneOptions:
             raise InputError(f"--max-train-examples must be at least 1, got {self.max_train_examples}")
         if self.resume and self.overwrite:
             raise InputError("--resume continues the run in --output and --overwrite replaces it: give one")
+        if self.eval_only and self.resume:
+            raise InputError("--eval-only trains nothing, so there is no run to --resume")
         check_report_to(self.report_to)
         if self.task is not None:
             own_files = [f"--{flag(name)}" for name in ("text_columns", "label_column", "positive_label")
-                         if getattr(self, name) is not None] + (["--task-type"] if self.task_type != "auto" else [])
+                         if getattr(self, name) is not None] + (["--task-type"] if self.task_type != "auto" else []) \
+                + (["--multi-label"] if self.multi_label else [])
             if own_files:
                 raise InputError(f"{own_files[0]} describes your own files; --task {self.task} has columns of its "
                                  "own (leave --task out to fine-tune on your files)")

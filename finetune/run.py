@@ -8,6 +8,12 @@ Everything the user can get wrong is checked before the output directory is touc
 DDP run, so that they all fail alike): the options (finetune/options.py, the family's own checks), the
 machine's precision, the model and vocabulary, the data, the output directory. Then finetune/train.py runs
 the seeds and writes OUT/summary.json, whose fields the result carries.
+
+With eval_only (bert-finetune --eval-only) nothing is trained: the model (a fine-tuned model folder, or a
+run's folder for its best model) is scored on the validation data, and on labelled test data, and OUT gets
+what a run's seed folder and summary get, the model aside: summary.json (its `median` the scores, its
+`best_model` the model scored), metrics.jsonl (the evaluation's row) and the dev and test prediction files.
+The model's folder is only read.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from finetune.checkpoint import ModelSource, resolve_model
+from finetune.checkpoint import ModelSource, find_checkpoint, head_of, resolve_model
+from finetune.run_summary import resolve_model_dir
 from finetune.options import FinetuneOptions
 from finetune.registry import family_of_task
 from finetune.train import TaskFamily, run_seeds
@@ -28,6 +35,7 @@ from tokenizer import WordPieceTokenizer
 from training import DistributedContext, choose_precision
 from training.engine import RunInterrupted
 from bert.errors import InputError
+from bert.files import atomic_write_text
 
 RUN_FILE = "run.json"  # what the run in --output is, so --resume can check it is the same one
 
@@ -64,6 +72,13 @@ class FinetuneResult:
 
     def print_report(self) -> None:
         """What bert-finetune prints at the end: the scores, one line per seed, a few dev predictions."""
+        if self.summary.get("eval_only"):
+            for split, scores in (("dev", self.summary["median"]), ("test", self.summary.get("test_median"))):
+                if scores:
+                    print(f"{self.summary['task']} {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+            print(f"\nscored {self.summary['best_model']}; written to {self.output}/: summary.json, metrics.jsonl, "
+                  "predictions")
+            return
         self.family.print_report(self.summary, self.results, self.output)
 
 
@@ -78,7 +93,7 @@ def finetune(options: FinetuneOptions | None = None, /, **option_values) -> Fine
     if options.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda, but torch sees no CUDA GPU")
     with DistributedContext.from_env(options.device) as ctx:
-        return run(options, ctx)
+        return evaluate_only(options, ctx) if options.eval_only else run(options, ctx)
 
 
 def run(options: FinetuneOptions, ctx: DistributedContext) -> FinetuneResult:
@@ -115,6 +130,56 @@ def run(options: FinetuneOptions, ctx: DistributedContext) -> FinetuneResult:
         raise RunInterrupted(finished)
     summary, results = finished
     return FinetuneResult(options.output, summary, family, results)
+
+
+def evaluate_only(options: FinetuneOptions, ctx: DistributedContext) -> FinetuneResult:
+    """Score a fine-tuned model on the task's validation (and labelled test) data; see the module docstring."""
+    family_entry = family_of_task(options.task)
+    precision = choose_precision(options.precision, ctx.device, warn=None if ctx.is_main else (lambda message: None))
+    recipe = options.recipe(precision.name)
+    model_dir = resolve_model_dir(find_checkpoint(options.model))
+    if head_of(model_dir) != family_entry.head:
+        raise InputError(f"--eval-only --model {options.model}: {model_dir} holds "
+                         f"{'no fine-tuned head' if head_of(model_dir) is None else 'a ' + str(head_of(model_dir)) + ' model'}"
+                         f"; {options.task or 'your files'} needs a {family_entry.head} model")
+    output = options.output.resolve()
+    if model_dir.resolve() == output or output in model_dir.resolve().parents:
+        raise InputError(f"--output {options.output} holds the model scored: --eval-only writes elsewhere and "
+                         "leaves the model's folder as it is")
+    check_output_dir(options.output, options.overwrite, False, {})
+    source, tokenizer = check_model(str(model_dir), options.vocab, recipe.max_seq_length)
+    shows_progress = ctx.is_main and options.progress
+    family, what = family_entry.build(options, recipe, source, tokenizer, shows_progress)
+    model = family.load_best(model_dir).to(ctx.device).eval()
+    if shows_progress:
+        print(precision.describe(), file=sys.stderr)
+        print(f"{what}; scoring {model_dir} on {ctx.device}, precision {precision.name}")
+    metrics, predictions = family.evaluate(model, ctx, precision)
+    if ctx.is_main:
+        if options.overwrite:
+            for name in (EVAL_FILES + ("summary.json", "metrics.jsonl")):
+                for path in options.output.glob(name):
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        options.output.mkdir(parents=True, exist_ok=True)
+        family.write_predictions(predictions, options.output)
+    test_metrics = family.write_test(model, ctx, precision, options.output)
+    summary = {
+        "task": family.name, "model": str(model_dir), "eval_only": True,
+        "main_metric": recipe.metric_for_best or family.main_metric,
+        "median": metrics, "mean": metrics, "std": {name: 0.0 for name in metrics}, "seeds": [],
+        "best_model": str(model_dir.resolve()), "precision": precision.name,
+        "recipe": {"max_seq_length": recipe.max_seq_length, "eval_batch_size": recipe.eval_batch_size},
+        **getattr(family, "summary_extras", {}),
+        **({"test_median": test_metrics} if test_metrics else {}),
+    }
+    if ctx.is_main:
+        atomic_write_text(options.output / "metrics.jsonl", json.dumps({"split": "dev", **metrics, **test_metrics}) + "\n")
+        atomic_write_text(options.output / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return FinetuneResult(options.output, summary, family, [])
+
+
+# what --eval-only writes besides summary.json and metrics.jsonl, removed first with --overwrite
+EVAL_FILES = ("*_predictions.tsv", "*_predictions.conll", "predictions.json", "nbest_predictions.json", "submission")
 
 
 def check_model(model: str, vocab: Path | None, max_seq_length: int) -> tuple[ModelSource, WordPieceTokenizer]:

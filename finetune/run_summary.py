@@ -34,6 +34,7 @@ def resolve_model_dir(path: Path) -> Path:
 
 
 DEFAULT_MAX_SEQ_LENGTH = 128  # bert-finetune's default --max-seq-length (finetune.train.Recipe)
+DEFAULT_THRESHOLD = 0.5  # bert-finetune's default --threshold for a multi-label classifier
 
 
 def fine_tuned_length(model_dir: Path) -> int:
@@ -44,3 +45,25 @@ def fine_tuned_length(model_dir: Path) -> int:
         return int(json.loads(summary.read_text())["recipe"]["max_seq_length"])
     except (OSError, ValueError, KeyError, TypeError):
         return DEFAULT_MAX_SEQ_LENGTH
+
+
+def recorded_value(model: str, *keys: str):
+    """What the summary.json of the run that fine-tuned `model` (a local model folder or bert-finetune output
+    folder) holds under `keys` ("recipe", "max_seq_length"), or None where none says (a Hub id, a model from
+    elsewhere)."""
+    try:
+        value = json.loads(run_summary_file(resolve_model_dir(Path(model))).read_text())
+        for key in keys:
+            value = value[key]
+        return value
+    except (OSError, ValueError, KeyError, TypeError, InputError):
+        return None
+
+
+def fine_tuned_threshold(model_dir: Path) -> float:
+    """The --threshold of the multi-label bert-finetune run that wrote `model_dir`, where its summary.json
+    says; the default otherwise."""
+    try:
+        return float(json.loads(run_summary_file(model_dir).read_text())["multi_label"]["threshold"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_THRESHOLD

@@ -30,7 +30,7 @@ from torch import nn
 from finetune.checkpoint import ModelSource, save_classifier
 from finetune.qa.decoding import Decoding, nbest_record
 from finetune.qa.family import QuestionAnswering, load_question_answerer, write_prediction_files
-from finetune.qa.squad import QuestionExample, load_squad
+from finetune.qa.squad import QuestionExample, load_squad, read_squad_file
 from finetune.qa.windows import Windowing, Windows
 from finetune.train import Recipe
 from training import DistributedContext, Precision
@@ -75,7 +75,10 @@ def squad_family(options, recipe: Recipe, source: ModelSource, tokenizer, show_p
     """--task squad: the questions read, cut into windows, as a task family of the fine-tuning engine; and a
     line saying what it holds."""
     windowing, decoding = settings(options)
-    train, dev = load_squad(options.train_file, options.validation_file)
+    if options.eval_only and options.train_file is None and options.validation_file is not None:
+        train, dev = [], read_squad_file(options.validation_file)  # scoring only: no training questions needed
+    else:
+        train, dev = load_squad(options.train_file, options.validation_file)
     train, dev = choose_questions(train, dev, options.max_train_examples, options.max_eval_examples)
     qa = QuestionAnswering(windowing, decoding)
     qa.build_model(source)  # loads the weights once, so a broken checkpoint fails here
@@ -119,6 +122,9 @@ class SquadFineTuning:
 
     def save_best(self, model: nn.Module, tokenizer, nbest: dict[str, list[dict]], out: Path) -> None:
         save_classifier(model, tokenizer, out / "model")
+        self.write_predictions(nbest, out)
+
+    def write_predictions(self, nbest: dict[str, list[dict]], out: Path) -> None:
         write_prediction_files(out, nbest)
 
     def load_best(self, directory: Path) -> nn.Module:

@@ -25,7 +25,7 @@ def check_options(options) -> None:
         raise InputError("--tag-scheme is for --task ner (your own tagged files)")
     given_files = [f"--{name.replace('_', '-')}" for name in ("train_file", "validation_file", "test_file")
                    if getattr(options, name) is not None]
-    if options.task is None and options.train_file is None:
+    if options.task is None and options.train_file is None and not (options.eval_only and options.validation_file):
         raise InputError("give --task (a GLUE task) or --train-file and --validation-file (your own data)")
     if options.task is not None and given_files:
         raise InputError(f"--task {options.task} reads GLUE's files; leave --task out to fine-tune on "
@@ -36,10 +36,10 @@ def check_options(options) -> None:
         get_task(options.task)  # an unknown task fails here, before anything is read
 
 
-def load_data(options) -> tuple[GlueTask, TaskData]:
+def load_data(options, model_config) -> tuple[GlueTask, TaskData]:
     """The task and its examples: GLUE's (--task, from --data-dir or the Hub), or the user's own files."""
     if options.task is None:
-        return load_file_task(options)
+        return load_file_task(options, model_config)
     task = get_task(options.task)
     return task, load_task_data(task, options.data_dir)
 
@@ -59,9 +59,9 @@ def encode_task(tokenizer, data: TaskData, task: GlueTask, max_length: int, show
 def build_family(options, recipe, source: ModelSource, tokenizer,
                  show_progress: bool) -> tuple[SentenceClassification, str]:
     """A GLUE task or the user's files: the family and a line saying what it holds."""
-    task, data = load_data(options)
+    task, data = load_data(options, source.config)
     subsample(data, options.max_train_examples)
-    if not data.train:
+    if not data.train and not options.eval_only:
         raise InputError(f"{task.name}: the training split is empty")
     build_classifier(source, task)  # loads the weights once, so a broken checkpoint fails here
     encoded = encode_task(tokenizer, data, task, recipe.max_seq_length, show_progress)

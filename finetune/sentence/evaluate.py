@@ -33,10 +33,15 @@ def decide(task: GlueTask, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     """Logits -> (predictions, probabilities).
 
     Classification: predicted class ids (n,) and softmax probabilities (n, num_labels).
+    Multi-label: (n, num_labels) 0/1, a 1 where a label's sigmoid probability (the other tensor) is over the
+    task's threshold: each label is its own yes/no question.
     Regression: the predicted scores (n,) and None.
     """
     if task.is_regression:
         return logits[:, 0], None
+    if task.multi_label:
+        probabilities = logits.sigmoid()
+        return (probabilities > task.threshold).long(), probabilities
     probabilities = logits.softmax(dim=-1)
     return probabilities.argmax(dim=-1), probabilities
 
@@ -49,8 +54,25 @@ def score(task: GlueTask, split: EncodedSplit, logits: torch.Tensor) -> dict[str
 # ------------------------------------------------------------------ files
 
 def _label_text(task: GlueTask, value) -> str:
-    """A class id as the task writes it ("1", "entailment"), or a score with 3 decimals."""
+    """A class id as the task writes it ("1", "entailment"), a score with 3 decimals, or a multi-label
+    example's labels (its class ids, or a 0/1 row) joined by the task's separator."""
+    if task.multi_label:
+        return task.label_separator.join(task.labels[i] for i in label_ids(value))
     return f"{float(value):.3f}" if task.is_regression else task.labels[int(value)]
+
+
+def label_ids(value) -> list[int]:
+    """A multi-label example's class ids, from its label (a tuple of ids) or a predicted 0/1 row."""
+    if isinstance(value, torch.Tensor):
+        return value.nonzero().flatten().tolist()
+    return list(value)
+
+
+def _probability_text(task: GlueTask, probabilities: torch.Tensor, prediction) -> str:
+    """The predicted class's probability; for multi-label, each predicted label's, joined as the labels are."""
+    if task.multi_label:
+        return task.label_separator.join(f"{probabilities[i].item():.4f}" for i in label_ids(prediction))
+    return f"{probabilities[prediction].item():.4f}"
 
 
 def _clean(text: str) -> str:
@@ -65,7 +87,7 @@ def _write_tsv(path: Path, rows: list[list[str]]) -> None:
 
 def write_predictions(path: Path, task: GlueTask, split: EncodedSplit, logits: torch.Tensor) -> None:
     """TSV: index, sentence(s), true label (if the split has labels), predicted label, probability of the
-    predicted label."""
+    predicted label (multi-label: the labels joined by the task's separator, and their probabilities)."""
     predictions, probabilities = decide(task, logits)
     labelled = split.labels is not None
     header = ["index", *task.hub_text_columns] + (["label"] if labelled else []) + ["prediction"]
@@ -75,7 +97,7 @@ def write_predictions(path: Path, task: GlueTask, split: EncodedSplit, logits: t
         truth = [_label_text(task, example.label)] if labelled else []
         row = [example.index, *texts, *truth, _label_text(task, predictions[i])]
         if probabilities is not None:
-            row.append(f"{probabilities[i, predictions[i]].item():.4f}")
+            row.append(_probability_text(task, probabilities[i], predictions[i]))
         rows.append(row)
     _write_tsv(path, rows)
 
@@ -102,7 +124,7 @@ def sample_table(task: GlueTask, split: EncodedSplit, logits: torch.Tensor, n: i
         text = _clean(example.text_a) + (f" || {_clean(example.text_b)}" if task.is_pair else "")
         text = text if len(text) <= width else text[:width - 3] + "..."
         truth, guess = _readable_label(task, example.label), _readable_label(task, predictions[i])
-        p = f"{probabilities[i, predictions[i]].item():.2f}" if probabilities is not None else ""
+        p = _probability_text(task, probabilities[i], predictions[i]) if probabilities is not None else ""
         mark = "" if task.is_regression else ("  " if truth == guess else " x")
         rows.append((text, truth, guess + mark, p))
     widths = [max(len(row[c]) for row in rows) for c in range(4)]
@@ -110,4 +132,6 @@ def sample_table(task: GlueTask, split: EncodedSplit, logits: torch.Tensor, n: i
 
 
 def _readable_label(task: GlueTask, value) -> str:
+    if task.multi_label:
+        return task.label_separator.join(task.label_names[i] for i in label_ids(value)) or "-"
     return f"{float(value):.2f}" if task.is_regression else task.label_names[int(value)]

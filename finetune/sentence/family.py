@@ -11,6 +11,7 @@ answering have the same one):
     family.item_counts(batch)                               what the batch's loss is a mean over
     family.evaluate(model, ctx, precision)                  -> (dev metrics, dev predictions)
     family.save_best(model, tokenizer, predictions, out)    the best epoch's model and dev prediction files
+    family.write_predictions(predictions, out)              the dev prediction files alone (--eval-only)
     family.load_best(directory)                             that model again, to predict test with
     family.write_test(model, ctx, precision, out)           test predictions; the scores of labelled test data
     family.print_report(summary, results, output)           what bert-finetune prints at the end
@@ -49,6 +50,8 @@ class SentenceClassification:
         self.name, self.main_metric = task.name, task.main_metric
         self.metric_keys = [metric_key(task, split, m) for split in task.dev_splits for m in task.metrics]
         self.train_lengths = data.train.lengths
+        if task.multi_label:  # in summary.json, for bert-predict: which labels it predicts
+            self.summary_extras = {"multi_label": {"threshold": task.threshold, "label_separator": task.label_separator}}
 
     def build_model(self, source: ModelSource) -> nn.Module:
         return build_classifier(source, self.task)
@@ -72,6 +75,9 @@ class SentenceClassification:
 
     def save_best(self, model: nn.Module, tokenizer, dev_logits: dict[str, torch.Tensor], out: Path) -> None:
         save_classifier(model, tokenizer, out / "model")
+        self.write_predictions(dev_logits, out)
+
+    def write_predictions(self, dev_logits: dict[str, torch.Tensor], out: Path) -> None:
         for name, split in self.data.dev.items():
             write_predictions(out / f"{name}_predictions.tsv", self.task, split, dev_logits[name])
 

@@ -1,6 +1,7 @@
 """GLUE's metrics, written out so each formula is visible.
 
-Classification metrics take integer class ids; regression metrics take floats.
+Classification metrics take integer class ids; regression metrics take floats; multi-label metrics take one
+0/1 row per example (a column per label).
 All return plain Python floats. Degenerate inputs (a constant prediction, so a
 zero denominator) score 0.0, as scikit-learn and GLUE's own scorer do, rather
 than NaN.
@@ -92,6 +93,34 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return pearson(ranks(x), ranks(y))
 
 
+def multi_label_counts(predictions: Sequence[Sequence[int]], labels: Sequence[Sequence[int]]):
+    """Per label (column): true positives, false positives, false negatives, as (labels,) arrays."""
+    p, y = np.asarray(predictions, dtype=bool), np.asarray(labels, dtype=bool)
+    return (p & y).sum(axis=0), (p & ~y).sum(axis=0), (~p & y).sum(axis=0)
+
+
+def micro_f1(predictions: Sequence[Sequence[int]], labels: Sequence[Sequence[int]]) -> float:
+    """F1 over every (example, label) decision pooled: 2 TP / (2 TP + FP + FN) summed over the labels, so a
+    frequent label weighs more."""
+    tp, fp, fn = (int(c.sum()) for c in multi_label_counts(predictions, labels))
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+
+
+def multi_label_macro_f1(predictions: Sequence[Sequence[int]], labels: Sequence[Sequence[int]]) -> float:
+    """The mean of each label's F1. A label that is neither true nor predicted anywhere is left out, as
+    macro_f1 leaves out such a class (and scikit-learn does for labels a MultiLabelBinarizer fitted on these
+    rows has not seen)."""
+    tp, fp, fn = multi_label_counts(predictions, labels)
+    seen = tp + fp + fn > 0
+    return float(np.mean(2 * tp[seen] / (2 * tp[seen] + fp[seen] + fn[seen]))) if seen.any() else 0.0
+
+
+def exact_match(predictions: Sequence[Sequence[int]], labels: Sequence[Sequence[int]]) -> float:
+    """Fraction of examples with every label right (scikit-learn's accuracy_score on multi-label rows)."""
+    p, y = np.asarray(predictions, dtype=bool), np.asarray(labels, dtype=bool)
+    return float((p == y).all(axis=1).mean())
+
+
 METRICS = {
     "accuracy": accuracy,
     "f1": f1,
@@ -99,9 +128,14 @@ METRICS = {
     "mcc": matthews_corrcoef,
     "pearson": pearson,
     "spearman": spearman,
+    "micro_f1": micro_f1,
+    "multi_label_macro_f1": multi_label_macro_f1,
+    "exact_match": exact_match,
 }
+MULTI_LABEL_METRICS = {"macro_f1": "multi_label_macro_f1"}  # a metric's name -> its multi-label formula
 
 
 def compute_metrics(task: GlueTask, predictions: Sequence, labels: Sequence) -> dict[str, float]:
     """All of `task`'s metrics, e.g. {"f1": 0.88, "accuracy": 0.83} for MRPC."""
-    return {name: METRICS[name](predictions, labels) for name in task.metrics}
+    formulas = MULTI_LABEL_METRICS if task.multi_label else {}
+    return {name: METRICS[formulas.get(name, name)](predictions, labels) for name in task.metrics}

@@ -23,7 +23,7 @@ from pathlib import Path
 from finetune.data import EncodedSplit
 from finetune.sentence.evaluate import predict_logits
 from finetune.sentence.file_task import parse_text_columns
-from finetune.run_summary import fine_tuned_length
+from finetune.run_summary import DEFAULT_THRESHOLD, fine_tuned_length, fine_tuned_threshold
 from finetune.table_files import read_table, read_utf8
 from tokenizer.text_files import check_unicode
 from training import DistributedContext, Precision
@@ -34,8 +34,9 @@ from bert.errors import InputError
 class Prediction:
     text: str
     pair: str | None
-    label: str  # the class name, or the score as text for a regression model
-    probabilities: dict[str, float] | None  # class name -> probability; None for regression
+    label: str | None  # the class name, or the score as text for a regression model; None for multi-label
+    probabilities: dict[str, float] | None  # class name -> probability (6 decimals); None for regression
+    labels: list[str] | None = None  # multi-label: every label over the threshold, most probable first
 
 
 def read_inputs(path: Path) -> list[tuple[str, str | None]]:
@@ -88,10 +89,16 @@ def _tsv_example(line: str, where: str) -> tuple[str, str | None]:
     return fields[0], fields[1] if len(fields) == 2 else None
 
 
+def is_multi_label(model) -> bool:
+    return model.config.problem_type == "multi_label_classification"
+
+
 def predict(model, tokenizer, examples: list[tuple[str, str | None]], batch_size: int,
             max_length: int, precision: Precision | None = None,
-            ctx: DistributedContext | None = None) -> list[Prediction]:
-    """Classify (or score) every (text, pair) in batches of similar length."""
+            ctx: DistributedContext | None = None, threshold: float = DEFAULT_THRESHOLD) -> list[Prediction]:
+    """Classify (or score) every (text, pair) in batches of similar length. A multi-label model (config.json's
+    problem_type multi_label_classification) gives each label a sigmoid probability, and predicts those over
+    `threshold`."""
     encodings = [tokenizer.encode(text, pair, max_length=max_length) for text, pair in examples]
     split = EncodedSplit(examples=[], input_ids=[list(e.ids) for e in encodings],
                          token_type_ids=[list(e.token_type_ids) for e in encodings], labels=None)
@@ -101,9 +108,15 @@ def predict(model, tokenizer, examples: list[tuple[str, str | None]], batch_size
     names = [model.config.id2label[i] for i in range(model.config.num_labels)] if model.config.id2label \
         else [f"LABEL_{i}" for i in range(model.config.num_labels)]
     predictions = []
+    if is_multi_label(model):
+        for (text, pair), p in zip(examples, logits.sigmoid()):
+            over = sorted((i for i in range(len(names)) if p[i] > threshold), key=lambda i: -float(p[i]))
+            predictions.append(Prediction(text, pair, None, {name: round(float(v), 6) for name, v in zip(names, p)},
+                                          [names[i] for i in over]))
+        return predictions
     for (text, pair), p in zip(examples, logits.softmax(dim=-1)):
         predictions.append(Prediction(text, pair, names[int(p.argmax())],
-                                      {name: round(float(v), 4) for name, v in zip(names, p)}))
+                                      {name: round(float(v), 6) for name, v in zip(names, p)}))
     return predictions
 
 
@@ -112,7 +125,11 @@ def format_single(prediction: Prediction) -> str:
     if prediction.probabilities is None:
         return f"score {prediction.label}"
     width = max(len(name) for name in prediction.probabilities)
-    lines = [f"{prediction.label} ({prediction.probabilities[prediction.label]:.4f})"]
+    if prediction.labels is not None:  # multi-label: the labels over the threshold, then every label
+        chosen = ", ".join(f"{name} ({prediction.probabilities[name]:.4f})" for name in prediction.labels)
+        lines = [chosen or "no label over the threshold"]
+    else:
+        lines = [f"{prediction.label} ({prediction.probabilities[prediction.label]:.4f})"]
     lines += [f"  {name.ljust(width)}  {p:.4f}" for name, p in prediction.probabilities.items()]
     return "\n".join(lines)
 
@@ -122,6 +139,14 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
         return "".join(json.dumps({k: v for k, v in vars(p).items() if v is not None}) + "\n" for p in predictions)
     has_pair = any(p.pair is not None for p in predictions)
     is_regression = predictions[0].probabilities is None
+    if predictions[0].labels is not None:  # multi-label: the labels over the threshold and their probabilities
+        header = ["text"] + (["pair"] if has_pair else []) + ["labels", "probabilities"]
+        rows = ["\t".join(header)]
+        for p in predictions:
+            row = [p.text] + ([p.pair or ""] if has_pair else []) + [
+                ",".join(p.labels), ",".join(f"{p.probabilities[name]:.4f}" for name in p.labels)]
+            rows.append("\t".join(" ".join(cell.split()) for cell in row))
+        return "\n".join(rows) + "\n"
     header = ["text"] + (["pair"] if has_pair else []) + (["score"] if is_regression else ["label", "probability"])
     rows = ["\t".join(header)]
     for p in predictions:
@@ -157,7 +182,17 @@ class TextPredictor:
 
 
 class TextClassifier(TextPredictor):
-    """A fine-tuned sentence(-pair) classifier (or regressor) as a callable; see the module docstring."""
+    """A fine-tuned sentence(-pair) classifier (or regressor) as a callable; see the module docstring. A
+    multi-label classifier predicts the labels over `threshold`: its run's (summary.json), 0.5 without one."""
+
+    threshold = DEFAULT_THRESHOLD
+
+    @classmethod
+    def for_model(cls, model_dir: Path, model, tokenizer, max_seq_length: int | None, batch_size: int,
+                  precision: Precision, ctx: DistributedContext):
+        predictor = super().for_model(model_dir, model, tokenizer, max_seq_length, batch_size, precision, ctx)
+        predictor.threshold = fine_tuned_threshold(model_dir)
+        return predictor
 
     def __call__(self, inputs: str | tuple[str, str] | list) -> Prediction | list[Prediction]:
         single = isinstance(inputs, (str, tuple))
@@ -167,7 +202,7 @@ class TextClassifier(TextPredictor):
 
     def predict(self, examples: list[tuple[str, str | None]]) -> list[Prediction]:
         return predict(self.model, self.tokenizer, examples, self.batch_size, self.max_length, self.precision,
-                       self.ctx)
+                       self.ctx, self.threshold)
 
     # bert-predict's side: where examples come from and how answers are written
     def read_examples(self, options) -> list[tuple[str, str | None]]:

@@ -26,13 +26,14 @@ class Example:
     """One sentence (or sentence pair) with its label.
 
     label: class index into `task.labels`, a float score for regression
-    (STS-B), or None for unlabelled test data.
+    (STS-B), the sorted class indices of a multi-label example, or None for
+    unlabelled test data.
     index: the row's id (GLUE submissions are keyed by it).
     """
 
     text_a: str
     text_b: str | None
-    label: int | float | None
+    label: int | float | tuple[int, ...] | None
     index: str
 
 
@@ -81,6 +82,9 @@ class GlueTask:
     index_column: str = "index"
     headerless_columns: tuple[str, ...] | None = None
     train_split: Split = field(default=Split("train", "train.tsv", "train"))
+    multi_label: bool = False  # any number of labels per example (the user's files with --multi-label)
+    label_separator: str = ","  # multi-label: between the labels of a cell, in files read and written
+    threshold: float = 0.5  # multi-label: a label is predicted where its probability is above this
 
     @property
     def is_regression(self) -> bool:

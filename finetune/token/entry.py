@@ -30,7 +30,7 @@ def check_options(options) -> None:
     files = [f"--{name.replace('_', '-')}" for name in ("train_file", "validation_file", "test_file")
              if getattr(options, name) is not None]
     if options.task.lower() == OWN_FILES_TASK:
-        if options.train_file is None or options.validation_file is None:
+        if (options.train_file is None and not options.eval_only) or options.validation_file is None:
             raise InputError(f"--task {OWN_FILES_TASK} trains on your own tagged files: give --train-file and "
                              "--validation-file (JSON lines with tokens and tags, or CoNLL columns)")
         if options.data_dir is not None:
@@ -46,11 +46,12 @@ def check_options(options) -> None:
     get_token_task(options.task)
 
 
-def load_data(options):
+def load_data(options, model_config):
     """The task and its sentences (tags in IOB2), and a few words on where they came from."""
     if options.task.lower() == OWN_FILES_TASK:
+        labels = tuple((model_config.id2label or {}).values())
         task, data, scheme = load_tagged_files(options.train_file, options.validation_file, options.test_file,
-                                               options.tag_scheme)
+                                               options.tag_scheme, labels)
         return task, data, f" (tags {scheme.upper()}; types {', '.join(task.entity_types)})"
     task = get_token_task(options.task)
     return task, load_token_task_data(task, options.data_dir), ""
@@ -59,9 +60,9 @@ def load_data(options):
 def build_family(options, recipe, source: ModelSource, tokenizer,
                  show_progress: bool) -> tuple[TokenClassification, str]:
     """Named-entity recognition (finetune/token/conll.py, tagged_files.py, family.py)."""
-    task, data, where = load_data(options)
+    task, data, where = load_data(options, source.config)
     subsample(data, options.max_train_examples)
-    if not data.train:
+    if not data.train and not options.eval_only:
         raise InputError(f"{task.name}: the training split is empty")
     family = TokenClassification(task, encode_token_task(tokenizer, task, data, recipe.max_seq_length,
                                                          options.label_all_tokens),

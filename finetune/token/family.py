@@ -214,6 +214,9 @@ class TokenClassification:
 
     def save_best(self, model: nn.Module, tokenizer, dev_tags: list[list[str]], out: Path) -> None:
         save_classifier(model, tokenizer, out / "model")
+        self.write_predictions(dev_tags, out)
+
+    def write_predictions(self, dev_tags: list[list[str]], out: Path) -> None:
         write_conll_predictions(out / "dev_predictions.conll", self.data.dev.sentences, dev_tags)
 
     def load_best(self, directory: Path) -> nn.Module:

@@ -191,28 +191,38 @@ def iob2_tags(tags: list[str], scheme: str) -> list[str]:
 
 # ---------------------------------------------------------------- the task
 
-def load_tagged_files(train_file: Path, validation_file: Path, test_file: Path | None,
-                      tag_scheme: str = "auto") -> tuple[TokenTask, TokenTaskData, str]:
-    """The task (its entity types read from the training file), its sentences in IOB2, and the scheme read."""
-    train = read_tagged_file(train_file)
-    scheme = detect_scheme(train_file, train) if tag_scheme == "auto" else tag_scheme
-    for sentence in train:
-        check_scheme(train_file, sentence, scheme, tag_scheme == "auto")
-    kinds = sorted({tag[2:] for sentence in train for tag in sentence.tags if tag != "O"})
+def load_tagged_files(train_file: Path | None, validation_file: Path, test_file: Path | None,
+                      tag_scheme: str = "auto",
+                      model_labels: tuple[str, ...] = ()) -> tuple[TokenTask, TokenTaskData, str]:
+    """The task (its entity types read from the training file), its sentences in IOB2, and the scheme read.
+    Without a training file (--eval-only) the types are those of `model_labels` (a fine-tuned tagger's
+    IOB2 labels) and the scheme is read off the validation file."""
+    if train_file is None:
+        reference, train = validation_file, []
+        kinds = sorted({label[2:] for label in model_labels if label != "O"})
+        scheme = detect_scheme(validation_file, read_tagged_file(validation_file)) if tag_scheme == "auto" \
+            else tag_scheme
+    else:
+        reference, train = train_file, read_tagged_file(train_file)
+        scheme = detect_scheme(train_file, train) if tag_scheme == "auto" else tag_scheme
+        for sentence in train:
+            check_scheme(train_file, sentence, scheme, tag_scheme == "auto")
+        kinds = sorted({tag[2:] for sentence in train for tag in sentence.tags if tag != "O"})
     if not kinds:
-        raise InputError(f"{train_file}: every tag is O, so there are no entity types to learn")
+        raise InputError(f"{reference}: every tag is O, so there are no entity types to learn")
     task = TokenTask(name="ner", entity_types=tuple(kinds))
 
     def sentences(path: Path, raw: list[TaggedSentence]) -> list[Sentence]:
         for sentence in raw:
             for tag, line in zip(sentence.tags, sentence.lines):
                 if tag != "O" and split_tag(path, line, tag, scheme, tag_scheme == "auto")[1] not in kinds:
-                    raise InputError(f"{path}:{line}: tag {tag!r} was never seen in training: the training file "
-                                     f"{train_file} has no {tag[2:]} entity (its types: {', '.join(kinds)})")
+                    where = f"the training file {train_file}" if train_file else "the model"
+                    raise InputError(f"{path}:{line}: tag {tag!r} was never seen in training: {where} has no "
+                                     f"{tag[2:]} entity (its types: {', '.join(kinds)})")
             check_scheme(path, sentence, scheme, tag_scheme == "auto")
         return [Sentence(s.words, iob2_tags(s.tags, scheme)) for s in raw]
 
-    data = TokenTaskData(train=sentences(train_file, train),
+    data = TokenTaskData(train=sentences(train_file, train) if train else [],
                          dev=sentences(validation_file, read_tagged_file(validation_file)),
                          test=sentences(test_file, read_tagged_file(test_file)) if test_file else None)
     return task, data, scheme
