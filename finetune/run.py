@@ -142,10 +142,10 @@ def evaluate_only(options: FinetuneOptions, ctx: DistributedContext) -> Finetune
         raise InputError(f"--eval-only --model {options.model}: {model_dir} holds "
                          f"{'no fine-tuned head' if head_of(model_dir) is None else 'a ' + str(head_of(model_dir)) + ' model'}"
                          f"; {options.task or 'your files'} needs a {family_entry.head} model")
-    output = options.output.resolve()
-    if model_dir.resolve() == output or output in model_dir.resolve().parents:
-        raise InputError(f"--output {options.output} holds the model scored: --eval-only writes elsewhere and "
-                         "leaves the model's folder as it is")
+    output, scored = options.output.resolve(), model_dir.resolve()
+    if output == scored or output in scored.parents or scored in output.parents:
+        raise InputError(f"--output {options.output} and the model's folder {model_dir} overlap: --eval-only "
+                         "writes elsewhere, leaving the model's folder as it is")
     check_output_dir(options.output, options.overwrite, False, {})
     source, tokenizer = check_model(str(model_dir), options.vocab, recipe.max_seq_length)
     shows_progress = ctx.is_main and options.progress
