@@ -16,7 +16,7 @@ from finetune.run_summary import recorded_value
 from finetune.train import Recipe
 from training import check_report_to
 from bert.errors import InputError
-from training.option_checks import check_field_types, flag
+from training.option_checks import check_field_types, checked_seeds, flag
 from training.precision import CHOICES as PRECISIONS
 
 FAMILY_DEFAULTED = ("max_seq_length", "max_grad_norm", "adam_epsilon", "adam_beta2", "batching")
@@ -165,20 +165,3 @@ class FinetuneOptions:
         """What the run is (run.json): every option it depends on, the precision as chosen; --resume must match."""
         record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in NOT_RECORDED}
         return {**record, "precision": precision}
-
-
-def checked_seeds(seeds) -> list[int]:
-    """seeds as a list of ints (an int, or "1,2,3" as the flag spells it, also taken), each once."""
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    elif isinstance(seeds, str):
-        try:
-            seeds = [int(s) for s in seeds.split(",") if s.strip()]
-        except ValueError:
-            raise InputError(f"--seeds {seeds!r}: expected comma-separated integers, e.g. 1,2,3") from None
-    seeds = list(seeds)
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise InputError(f"seeds {seeds!r}: expected integers, e.g. [1, 2, 3]")
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise InputError(f"--seeds {','.join(map(str, seeds))!r}: give at least one seed, each once")
-    return seeds

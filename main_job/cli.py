@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     report.plot_pretraining(job.phases, recipe.work_dir)
-    report.print_table(job.runs, steps.total_budget_words(recipe.phases), recipe.seeds)
+    report.print_table(job.runs, steps.total_budget_words(recipe.phases), recipe.seeds, recipe.task_flags)
     report.print_pretraining_summary(job.phases)
     return 0
 

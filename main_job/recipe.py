@@ -18,17 +18,23 @@
     no-nsp = true                             #   it out (preset: the first phase's only)
 
     [finetune]
-    tasks = ["cola", "mrpc"]                  # GLUE tasks, and conll2003
+    tasks = ["sst2", "cola", "mrpc"]          # GLUE tasks, and conll2003
     seeds = [1, 2, 3]                         # one fine-tune each; the table shows the median and the range
     epochs = 5                                # any other key is a bert-finetune flag
+
+    [finetune.sst2]                           # a task's own flags, over [finetune]'s, for that task alone
+    max-train-examples = 10000                #   (named under the table when the job prints it)
 
     [baseline]
     no-pretraining = true                     # also fine-tune the first phase's preset from random weights
 
     [probe]                                   # optional: in every phase, a quick fine-tune of the current
-    task = "cola"                             #   weights on a GLUE task every `every` of training
+    task = "sst2"                             #   weights on a GLUE task every `every` of training
     every = "10m"                             #   (bert-pretrain --probe, pretrain/probe.py; the data:
-    examples = 2000                           #   [data] glue-dir)
+    examples = 2000                           #   [data] glue-dir), once per seed, for `epochs`
+    seeds = [1, 2, 3]                         #   at `lr`
+    epochs = 1
+    lr = 1e-4
 
 Each phase's keys become the `PretrainOptions` that bert-pretrain would run with, and the fine-tuning keys the
 `FinetuneOptions` of each task, checked as those commands check them: a misspelt key or a bad value fails
@@ -70,6 +76,8 @@ PRETRAIN_FLAGS_OF_THE_JOB = {
     "overwrite": "the job always resumes an unfinished phase",
     "probe": "set it in [probe] as task", "probe-every": "set it in [probe] as every",
     "probe-examples": "set it in [probe] as examples", "probe-data": "a probe reads [data] glue-dir",
+    "probe-seeds": "set it in [probe] as seeds", "probe-epochs": "set it in [probe] as epochs",
+    "probe-lr": "set it in [probe] as lr",
     "precision": PRECISION, "bf16": PRECISION, "no-bf16": PRECISION,
 }
 
@@ -120,6 +128,7 @@ class Recipe:
     seeds: list[int]
     finetune_flags: list[str]
     baseline: bool
+    task_flags: dict[str, list[str]]  # a task's own bert-finetune flags ([finetune.TASK]), after finetune_flags
 
     def glue_tasks(self) -> list[str]:
         """The GLUE tasks among the tasks: those whose training text a "task-text" phase reads."""
@@ -185,6 +194,7 @@ def check_recipe(table: dict, path: Path) -> Recipe:
         seeds=seed_list(finetuning, f"{path}: [finetune]"),
         finetune_flags=check_finetune_flags(finetuning, tasks, f"{path}: [finetune]"),
         baseline=value(baseline, "no-pretraining", bool, f"{path}: [baseline]", default=True),
+        task_flags=task_finetune_flags(finetuning, tasks, path),
     )
 
 
@@ -274,8 +284,8 @@ def main_job_task(name: str) -> str:
     raise InputError(f"{name} reads files of its own: the main job fine-tunes GLUE tasks and conll2003")
 
 
-def seed_list(finetuning: dict, where: str) -> list[int]:
-    seeds = value(finetuning, "seeds", list, where, default=[1])
+def seed_list(table: dict, where: str) -> list[int]:
+    seeds = value(table, "seeds", list, where, default=[1])
     integers = all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds)
     if not seeds or not integers or len(set(seeds)) < len(seeds):
         raise RecipeError(f"{where} 'seeds' should be a list of different integers, e.g. [1, 2, 3], not {seeds!r}")
@@ -350,7 +360,7 @@ def build_options(options: type, values: dict, where: str):
 def probe_flags(probe: dict, where: str) -> tuple[list[str], dict]:
     """[probe] as bert-pretrain's --probe flags and options (checked with each phase's); an empty table: no
     probe."""
-    check_keys(probe, {"task", "every", "examples"}, where)
+    check_keys(probe, {"task", "every", "examples", "seeds", "epochs", "lr"}, where)
     if not probe:
         return [], {}
     task = value(probe, "task", str, where)
@@ -365,6 +375,15 @@ def probe_flags(probe: dict, where: str) -> tuple[list[str], dict]:
     if "examples" in probe:
         values["probe_examples"] = value(probe, "examples", int, where)
         flags += ["--probe-examples", str(values["probe_examples"])]
+    if "epochs" in probe:
+        values["probe_epochs"] = value(probe, "epochs", int, where)
+        flags += ["--probe-epochs", str(values["probe_epochs"])]
+    if "lr" in probe:
+        values["probe_lr"] = value(probe, "lr", (int, float), where)
+        flags += ["--probe-lr", flag_value(values["probe_lr"])]
+    if "seeds" in probe:
+        values["probe_seeds"] = seed_list(probe, where)
+        flags += ["--probe-seeds", ",".join(map(str, values["probe_seeds"]))]
     return flags, values
 
 
@@ -397,10 +416,32 @@ def check_phases(tables: dict, tasks: list[str], probe: tuple[list[str], dict],
     return phases, preset
 
 
+def shared_finetune_keys(finetuning: dict) -> dict:
+    """[finetune]'s bert-finetune keys: all but tasks, seeds and the tasks' own tables."""
+    return {key: given for key, given in finetuning.items()
+            if key not in ("tasks", "seeds") and not isinstance(given, dict)}
+
+
 def check_finetune_flags(finetuning: dict, tasks: list[str], where: str) -> list[str]:
     """The bert-finetune flags of every fine-tune, checked for each task as bert-finetune would check them."""
-    keys = {key: given for key, given in finetuning.items() if key not in ("tasks", "seeds")}
-    flags, values = command_flags(keys, FINETUNE, where)
+    flags, values = command_flags(shared_finetune_keys(finetuning), FINETUNE, where)
     for task in tasks:
         build_options(FinetuneOptions, {"task": task, "model": "MODEL", "output": "OUTPUT", **values}, where)
     return flags
+
+
+def task_finetune_flags(finetuning: dict, tasks: list[str], path: Path) -> dict[str, list[str]]:
+    """Each [finetune.TASK] table: that task's own flags, checked with [finetune]'s beneath them."""
+    _, shared = command_flags(shared_finetune_keys(finetuning), FINETUNE, f"{path}: [finetune]")
+    own = {}
+    for name, table in finetuning.items():
+        if not isinstance(table, dict):
+            continue
+        where = f"{path}: [finetune.{name}]"
+        if name not in tasks:
+            raise RecipeError(f"{where} names no task of [finetune] tasks ({', '.join(tasks)}): a table there "
+                              "holds one task's own flags")
+        own[name], values = command_flags(table, FINETUNE, where)
+        build_options(FinetuneOptions, {"task": name, "model": "MODEL", "output": "OUTPUT", **shared, **values},
+                      where)
+    return own

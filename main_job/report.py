@@ -28,10 +28,15 @@ def plot_pretraining(phases: dict[str, Path], work: Path) -> None:
     plot_metrics(combined, work / "pretraining.png", x_key="minutes", series=series)
 
 
-def print_table(runs: list[tuple[str, Path | None, Path]], budget: str, seeds: list[int]) -> None:
+BEATS_EVERY_SEED = "*"  # the mark of a row where every pretrained seed beats every seed without pretraining
+
+
+def print_table(runs: list[tuple[str, Path | None, Path]], budget: str, seeds: list[int],
+                task_flags: dict[str, list[str]] | None = None) -> None:
     """Each task's dev metrics from the fine-tunes' summary.json ((task, baseline's folder or None, ours)): the
     median over seeds and, in brackets, the lowest and highest seed, so a difference can be read against the
-    spread between seeds."""
+    spread between seeds; a row ends in * where ours' lowest seed is above the baseline's highest. Under the
+    table, the tasks fine-tuned with flags of their own ([finetune.TASK]) are named with them."""
     benchmarks = " and ".join(dict.fromkeys(family_of_task(task).benchmark for task, _, _ in runs))
     print(f"\n{benchmarks} dev, median over seeds {','.join(map(str, seeds))} [min, max]:")
     with_baseline = all(baseline for _, baseline, _ in runs)
@@ -42,8 +47,17 @@ def print_table(runs: list[tuple[str, Path | None, Path]], budget: str, seeds: l
         ours = json.loads((ours_dir / "summary.json").read_text())
         baseline = json.loads((baseline_dir / "summary.json").read_text()) if with_baseline else None
         for metric in ours["median"]:
+            mark = f" {BEATS_EVERY_SEED}" if baseline and beats_every_seed(ours, baseline, metric) else ""
             print(f"{task:<9} {metric:<9}" + (f" {spread(baseline, metric):>24}" if baseline else "")
-                  + f" {spread(ours, metric):>26}")
+                  + f" {spread(ours, metric):>26}{mark}")
+    if with_baseline:
+        print(f"{BEATS_EVERY_SEED}: every seed with pretraining above every seed without it")
+    for task, flags in (task_flags or {}).items():
+        print(f"{task}: fine-tuned with {' '.join(flags)} (its own flags, over the others)")
+
+
+def beats_every_seed(ours: dict, baseline: dict, metric: str) -> bool:
+    return min(row[metric] for row in ours["seeds"]) > max(row[metric] for row in baseline["seeds"])
 
 
 def spread(summary: dict, metric: str) -> str:

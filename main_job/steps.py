@@ -148,7 +148,8 @@ def fine_tuning_step(recipe: Recipe, task: str, model: str, weights: Path, outpu
         f"3. fine-tuning {task} from {model}",
         ["-m", "finetune", "--task", task, "--model", model, "--output", str(output),
          "--seeds", ",".join(map(str, recipe.seeds)), "--overwrite",
-         *(["--data-dir", str(data_dir)] if data_dir else []), *extra, *recipe.finetune_flags],
+         *(["--data-dir", str(data_dir)] if data_dir else []), *extra, *recipe.finetune_flags,
+         *recipe.task_flags.get(task, [])],  # a task's own flags come last: argparse keeps the last
         output, precision, weights=weights)
 
 

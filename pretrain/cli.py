@@ -118,7 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--probe-every", type=str, default=600.0, metavar="DURATION",
                        help="training time between probes, e.g. 10m (default), and one at the end")
     probe.add_argument("--probe-examples", type=int, default=2000,
-                       help="training examples of each probe (one epoch, one seed; default: %(default)s)")
+                       help="training examples of each probe (default: %(default)s)")
+    probe.add_argument("--probe-epochs", type=int, default=1, help="epochs of each probe (default: %(default)s)")
+    probe.add_argument("--probe-lr", type=float, default=1e-4,
+                       help="peak learning rate of each probe (default: %(default)s)")
+    probe.add_argument("--probe-seeds", default="1", metavar="SEEDS",
+                       help="comma-separated seeds, one fine-tune each at every probe; the median is logged as "
+                            "probe_<metric>, the range as probe_<metric>_min and _max (default: %(default)s)")
     return p
 
 

@@ -121,6 +121,8 @@ class PretrainingJob:
                 self.metrics.clear()
             if self.opts.eval_every > 0:
                 self.evaluate_untrained()
+            if self.probe is not None:  # the weights before any step: what the pretraining is measured against
+                self.run_probe(0, 0.0)
         self.progress = self.progress_bar()
         try:
             return self.engine.run()

@@ -10,7 +10,7 @@ from pathlib import Path
 from bert.config import PRESETS
 from training import check_report_to, parse_duration
 from bert.errors import InputError
-from training.option_checks import check_field_types, flag
+from training.option_checks import check_field_types, checked_seeds, flag
 from training.precision import CHOICES as PRECISIONS
 
 from .examples import NSP_NEGATIVES
@@ -67,6 +67,9 @@ class PretrainOptions:
     probe_data: Path | None = None  # its data in the GLUE TSV layout; None: the Hub
     probe_every: float = 600.0  # seconds of training between probes
     probe_examples: int = 2000  # training examples of each probe
+    probe_seeds: list[int] = field(default_factory=lambda: [1])  # one fine-tune each; the median is logged
+    probe_epochs: int = 1  # epochs of each probe's fine-tune
+    probe_lr: float = 1e-4  # its peak learning rate
 
     def __post_init__(self) -> None:
         self.corpus = [self.corpus] if isinstance(self.corpus, (str, Path)) else list(self.corpus)
@@ -77,6 +80,7 @@ class PretrainOptions:
                 setattr(self, name, Path(getattr(self, name)))
         self.time_budget = duration_seconds(self.time_budget, "time-budget")
         self.probe_every = duration_seconds(self.probe_every, "probe-every")
+        self.probe_seeds = checked_seeds(self.probe_seeds, "--probe-seeds")
         check_field_types(self)
         self.check()
 
@@ -85,7 +89,7 @@ class PretrainOptions:
         if not self.corpus:
             raise InputError("--corpus: give at least one file, folder or dataset name")
         for name in ("vocab_size", "max_seq_length", "batch_size", "grad_accum", "eval_examples", "num_workers",
-                     "keep_checkpoints", "log_every", "probe_examples"):
+                     "keep_checkpoints", "log_every", "probe_examples", "probe_epochs"):
             at_least(self, name, 1)
         for name in ("eval_every", "save_every", "max_grad_norm"):
             at_least(self, name, 0)
@@ -118,6 +122,8 @@ class PretrainOptions:
         if not self.nsp and self.nsp_negatives != "other-document":
             raise InputError("--nsp-negatives chooses the negative sentence pairs of NSP; it has no effect with "
                              "--no-nsp")
+        if not self.probe_lr > 0:
+            raise InputError(f"--probe-lr must be positive, got {self.probe_lr}")
         if self.probe is None and self.probe_data is not None:
             raise InputError("--probe-data is the probe's data: name its task with --probe")
         check_report_to(self.report_to)

@@ -3,10 +3,14 @@
     bert-pretrain --corpus ... --time-budget 2h --probe cola --probe-data ../shared/data/glue --probe-every 10m
 
 The masked-LM curve says how well the model fills in words, not whether that helps a task: CoLA moved with
-the MLM loss in this project's runs, MRPC did not. Every --probe-every of training, the model is saved and
-fine-tuned (finetune/, the same code as bert-finetune) for one epoch on --probe-examples training examples of
-a GLUE task, one seed, then scored on the task's dev set; the dev figures go into metrics.jsonl as
-probe_<metric> (probe_mcc for CoLA) and are drawn against the same clock as the MLM curve.
+the MLM loss in this project's runs, MRPC did not. At the start (the weights before any step: for a run from
+random weights, the no-pretraining score), every --probe-every of training and at the end, the model is saved
+and fine-tuned (finetune/, the same code as bert-finetune) for --probe-epochs (1) at --probe-lr (1e-4) on
+--probe-examples training examples
+of a GLUE task (sst2, cola, mrpc, ...), once per --probe-seeds seed, then scored on the task's dev set; the dev
+figures go into metrics.jsonl as probe_<metric> (probe_accuracy for SST-2: the median over the seeds, with
+probe_<metric>_min and probe_<metric>_max beside it for several seeds) and are drawn against the same clock as
+the MLM curve.
 
 A probe changes nothing in the pretraining it watches: it runs off the clock (neither the time budget nor the
 LR schedule counts it), and the random-number streams of torch, numpy and Python are put back as they were
@@ -33,17 +37,28 @@ class Probe:
     """One GLUE task and its training subset, fine-tuned anew (finetune.finetune, quietly) at every call."""
 
     def __init__(self, task: str, data_dir: Path | None, examples: int, tokenizer: WordPieceTokenizer,
-                 ctx: DistributedContext):
+                 ctx: DistributedContext, seeds: list[int] = (1,), epochs: int = 1, lr: float = 1e-4):
         if ctx.world_size > 1:
             raise InputError("--probe fine-tunes in one process; run the pretraining without torchrun, or "
                              "without --probe")
         self.task = get_task(task)
         load_task_data(self.task, data_dir)  # a missing folder or file fails before the pretraining starts
-        self.data_dir, self.examples = data_dir, examples
+        self.data_dir, self.examples, self.seeds = data_dir, examples, list(seeds)
+        self.epochs, self.lr = epochs, lr
         self.tokenizer, self.ctx = tokenizer, ctx
 
     def metric_names(self) -> list[str]:
         return [f"probe_{metric}" for metric in self.task.metrics]
+
+    def figures(self, result) -> dict[str, float]:
+        """probe_<metric>: the median over the seeds; with several seeds, their lowest and highest too."""
+        figures = {}
+        for metric, median in result.median.items():
+            figures[f"probe_{metric}"] = median
+            if len(self.seeds) > 1:
+                values = [row[metric] for row in result.seeds]
+                figures[f"probe_{metric}_min"], figures[f"probe_{metric}_max"] = min(values), max(values)
+        return figures
 
     def __call__(self, model: BertForPreTraining, scratch_parent: Path, precision: str) -> dict[str, float]:
         """Fine-tune a copy of `model` (saved under `scratch_parent`, removed after) in `precision` and return
@@ -56,7 +71,7 @@ class Probe:
                 self.tokenizer.save(checkpoint)
                 result = finetune(FinetuneOptions(
                     task=self.task.name, model=checkpoint, output=Path(scratch) / "probe", data_dir=self.data_dir,
-                    max_train_examples=self.examples, epochs=1, lr=1e-4, batch_size=32, seeds=[1],
+                    max_train_examples=self.examples, epochs=self.epochs, lr=self.lr, batch_size=32, seeds=self.seeds,
                     max_seq_length=min(Recipe.max_seq_length, model.config.max_position_embeddings),
                     precision=precision, device=self.ctx.device.type, progress=False))
         except RunInterrupted as stopped:  # Ctrl-C / SIGTERM stopped the probe: pass it on to the pretraining
@@ -64,4 +79,4 @@ class Probe:
             return {}
         finally:
             restore_rng_state(rng)
-        return {f"probe_{metric}": value for metric, value in result.median.items()}
+        return self.figures(result)

@@ -85,7 +85,8 @@ def run(opts: PretrainOptions) -> int:
         tokenizer = prepare_tokenizer(opts, ctx)
         config = prepare_model_config(opts, tokenizer)
         batches = prepare_batches(opts, tokenizer, ctx, pad_to=opts.max_seq_length if opts.compile else None)
-        probe = Probe(opts.probe, opts.probe_data, opts.probe_examples, tokenizer, ctx) if opts.probe else None
+        probe = Probe(opts.probe, opts.probe_data, opts.probe_examples, tokenizer, ctx, opts.probe_seeds,
+                      opts.probe_epochs, opts.probe_lr) if opts.probe else None
         return PretrainingJob(opts, ctx, config, batches, probe).run()
 
 

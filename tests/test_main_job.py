@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from finetune import cli as finetune_cli
-from main_job import cli, steps
+from main_job import cli, report, steps
 from main_job.recipe import load_recipe
 from pretrain import cli as pretrain_cli
 from training import MetricsLog
@@ -31,7 +31,7 @@ def step_lines(out: str) -> list[tuple[str, str]]:
 # ------------------------------------------------------------------ the shipped recipes
 
 @pytest.mark.parametrize("recipe, phases, fine_tunes", [
-    ("default.toml", 1, 4), ("mlm-only-2h.toml", 1, 4), ("mlm-then-nsp-2h.toml", 2, 4),
+    ("default.toml", 2, 6), ("mlm-only-2h.toml", 1, 4), ("mlm-then-nsp-2h.toml", 2, 4),
     ("four-phase-3h50m.toml", 4, 4)])
 def test_dry_run_of_each_shipped_recipe_prints_every_step(capsys, recipe, phases, fine_tunes):
     assert cli.main([str(RECIPES / recipe), "--dry-run"]) == 0
@@ -111,11 +111,15 @@ def test_local_data_and_set_change_the_recipe(capsys):
     assert "--corpus data/corpus " in vocabulary and "--output elsewhere/vocab" in vocabulary
     pretraining = next(command for title, command in printed.items() if "pretraining, phase mlm (20m" in title)
     assert "--time-budget 20m" in pretraining and pretraining.endswith("--precision fp32")
-    cola = printed["3. fine-tuning cola from elsewhere/pretrained-mlm"]
+    cola = printed["3. fine-tuning cola from elsewhere/pretrained-task-text"]
     assert "--seeds 1,2 " in cola and "--data-dir data/glue" in cola
 
 
 # ------------------------------------------------------------------ a recipe is checked before anything runs
+
+SST2_TABLE = ("[finetune.sst2]  # 10,000 of SST-2's 67,349 training sentences: the same for both columns\n"
+              "max-train-examples = 10000\n")
+
 
 def write_recipe(path: Path, **replacements: str) -> Path:
     """The default recipe with some of its lines replaced (old line -> new line)."""
@@ -128,22 +132,22 @@ def write_recipe(path: Path, **replacements: str) -> Path:
 
 
 @pytest.mark.parametrize("old, new, complaint", [
-    ("lr = 1e-3", "lerning_rate = 1e-3", r"\[pretrain.phases.mlm\] unknown key 'lerning_rate'"),
-    ("lr = 1e-3", "lr = \"fast\"", r"\[pretrain.phases.mlm\] --lr should be a number, not 'fast'"),
+    ("lr = 2e-3", "lerning_rate = 2e-3", r"\[pretrain.phases.mlm\] unknown key 'lerning_rate'"),
+    ("lr = 2e-3", "lr = \"fast\"", r"\[pretrain.phases.mlm\] --lr should be a number, not 'fast'"),
     ("no-nsp = true", "no-nsp = 1", r"\[pretrain.phases.mlm\] 'no-nsp' is a switch: true or false, not 1"),
     ("no-nsp = true", "nsp-negatives = \"swapped\"\nno-nsp = true", r"\[pretrain.phases.mlm\] --nsp-negatives"),
-    ("time-budget = \"5m\"", "time-budget = \"soon\"", r"\[pretrain.phases.mlm\] --time-budget: bad duration"),
-    ("time-budget = \"5m\"", "precision = \"bf16\"", r"\[pretrain.phases.mlm\] 'precision' is set by the job: "
+    ("time-budget = \"4m\"", "time-budget = \"soon\"", r"\[pretrain.phases.mlm\] --time-budget: bad duration"),
+    ("time-budget = \"4m\"", "precision = \"bf16\"", r"\[pretrain.phases.mlm\] 'precision' is set by the job: "
                                                      r"precision is the machine's"),
-    ("epochs = 5", "epochs = 0", r"\[finetune\] --epochs must be at least 1, got 0"),
-    ("epochs = 5", "epoch = 5", r"\[finetune\] unknown key 'epoch' \(did you mean 'epochs'\?\)"),
-    ("epochs = 5", "data-dir = \"glue\"", r"\[finetune\] 'data-dir' is set by the job"),
-    ("seeds = [1]", "seeds = \"1,2\"", r"\[finetune\] 'seeds' should be a list, not '1,2'"),
-    ("tasks = [\"cola\", \"mrpc\"]", "tasks = [\"cola\", \"mrcp\"]", r"\[finetune\] tasks: .*mrcp"),
+    ("epochs = 3", "epochs = 0", r"\[finetune\] --epochs must be at least 1, got 0"),
+    ("epochs = 3", "epoch = 3", r"\[finetune\] unknown key 'epoch' \(did you mean 'epochs'\?\)"),
+    ("epochs = 3", "data-dir = \"glue\"", r"\[finetune\] 'data-dir' is set by the job"),
+    ("seeds = [1, 2, 3]", "seeds = \"1,2\"", r"\[finetune\] 'seeds' should be a list, not '1,2'"),
+    ("tasks = [\"sst2\", \"cola\", \"mrpc\"]", "tasks = [\"sst2\", \"cola\", \"mrcp\"]", r"\[finetune\] tasks: .*mrcp"),
     ("size = 8192", "size = \"big\"", r"\[vocabulary\] 'size' should be an integer, not 'big'"),
     ("[baseline]", "[baseline]\nrandom = true", r"\[baseline\] unknown key 'random'"),
     ("work-dir = \"runs/main\"", "workdir = \"runs/main\"", r"unknown key 'workdir' \(did you mean 'work-dir'\?\)"),
-    ("[pretrain.phases.mlm]  # masked LM only, no dropout", "[pretrain.phases.mlm]\ntext = \"books\"",
+    ("[pretrain.phases.mlm]  # masked LM on the corpus, no dropout", "[pretrain.phases.mlm]\ntext = \"books\"",
      r"\[pretrain.phases.mlm\] 'text' should be one of corpus, task-text, not 'books'"),
 ])
 def test_a_bad_recipe_is_one_line_naming_the_file_and_the_key(tmp_path, capsys, old, new, complaint):
@@ -176,7 +180,7 @@ def test_a_bad_setting_or_file_is_one_line(tmp_path, capsys):
 def test_each_task_fine_tunes_on_its_own_data_and_task_text_reads_only_glue(tmp_path, capsys):
     """tasks cola and conll2003: each gets its own --data-dir; the task-text phase writes only cola's text."""
     recipe = write_recipe(tmp_path / "ner.toml", **{
-        "tasks = [\"cola\", \"mrpc\"]": "tasks = [\"cola\", \"conll2003\"]",
+        "tasks = [\"sst2\", \"cola\", \"mrpc\"]": "tasks = [\"cola\", \"conll2003\"]", SST2_TABLE: "",
         "[finetune]": "[pretrain.phases.tapt]\ntext = \"task-text\"\ntime-budget = \"1s\"\nno-nsp = true\n\n[finetune]"})
     assert cli.main([str(recipe), "--set", "data.glue-dir=glue", "--set", "data.ner-dir=ner", "--dry-run"]) == 0
     printed = dict(step_lines(capsys.readouterr().out))
@@ -185,17 +189,58 @@ def test_each_task_fine_tunes_on_its_own_data_and_task_text_reads_only_glue(tmp_
     assert "--data-dir glue" in printed["3. fine-tuning cola from runs/main/pretrained-tapt"]
 
     only_ner = write_recipe(tmp_path / "only-ner.toml", **{
-        "tasks = [\"cola\", \"mrpc\"]": "tasks = [\"conll2003\"]",
+        "tasks = [\"sst2\", \"cola\", \"mrpc\"]": "tasks = [\"conll2003\"]", SST2_TABLE: "",
         "[finetune]": "[pretrain.phases.tapt]\ntext = \"task-text\"\ntime-budget = \"1s\"\n\n[finetune]"})
     assert cli.main([str(only_ner), "--dry-run"]) == 2
-    assert "[pretrain.phases.tapt] text = \"task-text\" reads the GLUE tasks' training text" in capsys.readouterr().err
+    assert "text = \"task-text\" reads the GLUE tasks' training text" in capsys.readouterr().err
 
 
 def test_without_a_baseline_only_ours_is_fine_tuned(capsys):
     assert cli.main([str(RECIPES / "default.toml"), "--set", "baseline.no-pretraining=false", "--dry-run"]) == 0
     titles = [title for title, _ in step_lines(capsys.readouterr().out)]
     assert [title for title in titles if title.startswith("3.")] == [
-        "3. fine-tuning cola from runs/main/pretrained-mlm", "3. fine-tuning mrpc from runs/main/pretrained-mlm"]
+        f"3. fine-tuning {task} from runs/main/pretrained-task-text" for task in ("sst2", "cola", "mrpc")]
+
+
+def test_a_tasks_own_table_sets_its_flags_alone(capsys):
+    """[finetune.sst2] in the default: SST-2's fine-tunes (both columns) take its flags after the shared ones."""
+    assert cli.main([str(RECIPES / "default.toml"), "--set", "finetune.cola.epochs=7", "--dry-run"]) == 0
+    fine_tunes = {title: shlex.split(command) for title, command in step_lines(capsys.readouterr().out)
+                  if title.startswith("3.")}
+    assert len(fine_tunes) == 6
+    for title, argv in fine_tunes.items():
+        task = argv[argv.index("--task") + 1]
+        assert ("--max-train-examples" in argv) == (task == "sst2"), title
+        if task == "sst2":
+            assert argv[-2:] == ["--max-train-examples", "10000"]
+        epochs = [argv[i + 1] for i, word in enumerate(argv) if word == "--epochs"]
+        assert epochs[-1] == ("7" if task == "cola" else "3"), title  # the last --epochs is the one argparse keeps
+    for setting, complaint in [
+        ("finetune.qnli.epochs=2", "default.toml: [finetune.qnli] names no task of [finetune] tasks (sst2, cola, "
+                                   "mrpc): a table there holds one task's own flags"),
+        ("finetune.sst2.epoch=2", "default.toml: [finetune.sst2] unknown key 'epoch'"),
+        ("finetune.sst2.lr=-1", "default.toml: [finetune.sst2] --lr must be positive"),
+    ]:
+        assert cli.main([str(RECIPES / "default.toml"), "--set", setting, "--dry-run"]) == 2
+        assert complaint in capsys.readouterr().err, setting
+
+
+def test_the_table_marks_a_row_where_every_pretrained_seed_wins(tmp_path, capsys):
+    def run(name: str, accuracies: list[float]) -> Path:
+        (tmp_path / name).mkdir()
+        summary = {"median": {"accuracy": sorted(accuracies)[1]},
+                   "seeds": [{"seed": i, "accuracy": a} for i, a in enumerate(accuracies, start=1)]}
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+        return tmp_path / name
+
+    runs = [("sst2", run("a", [0.70, 0.72, 0.71]), run("b", [0.73, 0.75, 0.74])),
+            ("cola", run("c", [0.10, 0.20, 0.15]), run("d", [0.19, 0.30, 0.25]))]
+    report.print_table(runs, "10m", [1, 2, 3], {"sst2": ["--max-train-examples", "10000"]})
+    lines = capsys.readouterr().out.splitlines()
+    sst2, cola = (next(line for line in lines if line.startswith(task)) for task in ("sst2 ", "cola "))
+    assert sst2.endswith("0.7400 [0.7300, 0.7500] *") and cola.endswith("0.2500 [0.1900, 0.3000]")
+    assert "*: every seed with pretraining above every seed without it" in lines
+    assert "sst2: fine-tuned with --max-train-examples 10000 (its own flags, over the others)" in lines
 
 
 def test_a_probe_section_probes_in_every_phase(capsys):
@@ -300,7 +345,7 @@ def test_a_toy_recipe_runs_and_resumes(tmp_path, monkeypatch, capfd):
     assert [line.split()[:2] for line in table[3:6]] == [["cola", "mcc"], ["mrpc", "f1"], ["mrpc", "accuracy"]]
     summary = json.loads((work / "mrpc-ours" / "summary.json").read_text())
     accuracies = sorted(row["accuracy"] for row in summary["seeds"])
-    assert table[5].split()[-3:] == [f"{summary['median']['accuracy']:.4f}", f"[{accuracies[0]:.4f},",
+    assert table[5].removesuffix(" *").split()[-3:] == [f"{summary['median']['accuracy']:.4f}", f"[{accuracies[0]:.4f},",
                                      f"{accuracies[-1]:.4f}]"]
     report = first[first.index("pretraining on this machine:"):]  # after the table: what the budget bought
     for phase in ("mlm", "nsp"):

@@ -31,6 +31,9 @@ def runs(tmp_path_factory):
     plain = run("plain", "--vocab-size", "180")
     # the same vocabulary: training one twice need not give the same (ties between merges)
     return {"plain": plain, "probed": run("probed", "--vocab", str(plain), *PROBE),
+            "seeded": run("seeded", "--vocab", str(plain), "--probe", "sst2", "--probe-data", str(GLUE_FIXTURES),
+                          "--probe-every", "1h", "--probe-examples", "32", "--probe-seeds", "1,2,3",
+                          "--probe-epochs", "2", "--probe-lr", "1e-3"),
             "run": lambda name, *extra: run(name, "--vocab", str(plain), *extra)}
 
 
@@ -41,6 +44,7 @@ def training_lines(output: Path) -> list[dict]:
 
 def test_probes_are_logged_and_change_nothing_in_the_pretraining(runs):
     probes = [line for line in metrics(runs["probed"]) if "probe_mcc" in line]
+    assert probes[0]["step"] == 0 and probes[0]["elapsed_s"] == 0  # the weights before any step
     assert probes and probes[-1]["step"] == 30  # one at the end, besides those every 0.5 s
     assert all(-1 <= line["probe_mcc"] <= 1 and "elapsed_s" in line for line in probes)
     assert training_lines(runs["probed"]) == training_lines(runs["plain"])
@@ -57,9 +61,21 @@ def test_probes_are_kept_across_resume(runs):
     assert after[:len(before)] == before and after[-1] == 40
 
 
+def test_sst2_probes_with_several_seeds_log_the_median_and_the_range(runs):
+    """The start and the end (a probe every hour never comes due in 30 steps), each the median of three
+    fine-tunes with their lowest and highest beside it."""
+    probes = [line for line in metrics(runs["seeded"]) if "probe_accuracy" in line]
+    assert [line["step"] for line in probes] == [0, 30]
+    for line in probes:
+        assert line["probe_accuracy_min"] <= line["probe_accuracy"] <= line["probe_accuracy_max"]
+        assert set(line) == {"step", "elapsed_s", "probe_accuracy", "probe_accuracy_min", "probe_accuracy_max"}
+
+
 @pytest.mark.parametrize("flags, complaint", [
     (["--probe-data", "glue"], "--probe-data is the probe's data: name its task with --probe"),
     (["--probe-every", "soon"], "--probe-every: bad duration"),
+    (["--probe", "sst2", "--probe-seeds", "1,1"], "--probe-seeds '1,1': give at least one seed, each once"),
+    (["--probe", "sst2", "--probe-epochs", "0"], "--probe-epochs must be a positive integer, got 0"),
 ])
 def test_bad_probe_flags_are_one_line_errors(tmp_path, capsys, flags, complaint):
     assert main(["--corpus", "c", "--output", str(tmp_path / "o"), "--max-steps", "1", *flags]) == 2

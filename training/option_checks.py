@@ -3,6 +3,7 @@ value of its annotated type, named in messages as the flag that sets it (`batch_
 
 A Python caller may hand in anything; a value of the wrong type is a one-line InputError here rather than a
 TypeError deep in the run. Ints are taken where floats are expected (lr=1 is 1.0), never booleans as numbers.
+Seed lists (--seeds, --probe-seeds) are read and checked by `checked_seeds`.
 """
 
 from __future__ import annotations
@@ -44,3 +45,21 @@ def is_kind(value, kind: type) -> bool:
     if kind is Path:
         return isinstance(value, (str, Path))
     return isinstance(value, kind)
+
+
+def checked_seeds(seeds, name: str = "--seeds") -> list[int]:
+    """seeds as a list of ints (an int, or "1,2,3" as the flag spells it, also taken), each once; `name` is
+    the flag the messages name."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    elif isinstance(seeds, str):
+        try:
+            seeds = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise InputError(f"{name} {seeds!r}: expected comma-separated integers, e.g. 1,2,3") from None
+    seeds = list(seeds)
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise InputError(f"{name.removeprefix('--')} {seeds!r}: expected integers, e.g. [1, 2, 3]")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InputError(f"{name} {','.join(map(str, seeds))!r}: give at least one seed, each once")
+    return seeds
