@@ -98,9 +98,7 @@ def finetune(options: FinetuneOptions | None = None, /, **option_values) -> Fine
 
 def run(options: FinetuneOptions, ctx: DistributedContext) -> FinetuneResult:
     # 1. validate everything (every process, so they all fail alike), writing nothing
-    family_entry = family_of_task(options.task)
-    precision = choose_precision(options.precision, ctx.device, warn=None if ctx.is_main else (lambda message: None))
-    recipe = options.recipe(precision.name)
+    family_entry, precision, recipe = family_and_recipe(options, ctx)
     if recipe.batch_size < ctx.world_size * recipe.grad_accum:
         raise InputError(f"--batch-size {recipe.batch_size} is smaller than --grad-accum {recipe.grad_accum} x "
                          f"{ctx.world_size} process(es)")
@@ -132,11 +130,15 @@ def run(options: FinetuneOptions, ctx: DistributedContext) -> FinetuneResult:
     return FinetuneResult(options.output, summary, family, results)
 
 
+def family_and_recipe(options: FinetuneOptions, ctx: DistributedContext):
+    """The task's family entry, the precision this machine runs (warned about once, by rank 0) and the recipe."""
+    precision = choose_precision(options.precision, ctx.device, warn=None if ctx.is_main else (lambda message: None))
+    return family_of_task(options.task), precision, options.recipe(precision.name)
+
+
 def evaluate_only(options: FinetuneOptions, ctx: DistributedContext) -> FinetuneResult:
     """Score a fine-tuned model on the task's validation (and labelled test) data; see the module docstring."""
-    family_entry = family_of_task(options.task)
-    precision = choose_precision(options.precision, ctx.device, warn=None if ctx.is_main else (lambda message: None))
-    recipe = options.recipe(precision.name)
+    family_entry, precision, recipe = family_and_recipe(options, ctx)
     model_dir = resolve_model_dir(find_checkpoint(options.model))
     if head_of(model_dir) != family_entry.head:
         raise InputError(f"--eval-only --model {options.model}: {model_dir} holds "

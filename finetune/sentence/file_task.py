@@ -150,23 +150,26 @@ def choose_label_space(train: Table, column: str, task_type: str, positive_label
                   f"labels with a fractional part, such as {fractional[0]!r} at {fractional[1]}, make this a "
                   "regression task; --task-type classification makes them class names")
         return LabelSpace((), False, reason)
-    integer_names = all(whole_number(text) is not None for text, _ in labels if text)
-    if integer_names:
-        names = tuple(str(n) for n in sorted({whole_number(text) for text, _ in labels if text}))
-    else:
-        names = tuple(sorted({text for text, _ in labels if text}))
+    names, integer_names = class_names({text for text, _ in labels if text})
     if len(names) < 2:
         raise InputError(f"{train.path}: the training labels have only one class "
                          f"({', '.join(names) or 'none'}); classification needs at least two")
     return LabelSpace(put_positive_last(names, positive_label, integer_names), integer_names)
 
 
+def class_names(found: set[str]) -> tuple[tuple[str, ...], bool]:
+    """The classes of the labels found, in class-id order, and whether they are integers: whole numbers in
+    numeric order ("2" before "10", "2.0" is "2"), else the strings sorted."""
+    integer_names = all(whole_number(text) is not None for text in found)
+    if integer_names:
+        return tuple(str(n) for n in sorted({whole_number(text) for text in found})), True
+    return tuple(sorted(found)), False
+
+
 def multi_label_space(train: Table, column: str, separator: str) -> LabelSpace:
     """Every label of the training file's cells, ordered as a single-label task orders its classes."""
-    found = {name for row in train.rows for name in label_names(train, row, column, separator)}
-    integer_names = bool(found) and all(whole_number(name) is not None for name in found)
-    names = tuple(str(n) for n in sorted({whole_number(name) for name in found})) if integer_names \
-        else tuple(sorted(found))
+    names, integer_names = class_names({name for row in train.rows for name in label_names(train, row, column,
+                                                                                          separator)})
     if len(names) < 2:
         raise InputError(f"{train.path}: the training labels name {len(names)} label"
                          f"{'' if len(names) == 1 else 's'} ({', '.join(names) or 'none'}); --multi-label needs "
