@@ -31,13 +31,18 @@ def probe_rows(run: Path) -> tuple[str, list[dict]]:
     return metric, probes
 
 
+def seed_range(row: dict, metric: str) -> tuple[float, float]:
+    """(min, max) of the probe's seeds; a one-seed probe logs no range, so both are its score."""
+    return row.get(f"{metric}_min", row[metric]), row.get(f"{metric}_max", row[metric])
+
+
 def table(metric: str, rows: list[dict]) -> str:
     start = rows[0]
     lines = [f"| minutes | step | held-out MLM accuracy | {metric} median [min, max] | gain over the start |",
              "|---|---|---|---|---|"]
     for row in rows:
-        low, high = row.get(f"{metric}_min", row[metric]), row.get(f"{metric}_max", row[metric])
-        mark = " *" if row is not start and low > start.get(f"{metric}_max", start[metric]) else ""
+        low, high = seed_range(row, metric)
+        mark = " *" if row is not start and low > seed_range(start, metric)[1] else ""
         mlm = f"{row['eval_mlm_acc']:.3f}" if row["eval_mlm_acc"] is not None else ""
         lines.append(f"| {row['elapsed_s'] / 60:.1f} | {row['step']} | {mlm} | {row[metric]:.4f} [{low:.4f}, "
                      f"{high:.4f}] | {row[metric] - start[metric]:+.4f}{mark} |")
@@ -52,8 +57,7 @@ def plot(metric: str, rows: list[dict], output: Path, title: str) -> None:
 
     minutes = [row["elapsed_s"] / 60 for row in rows]
     median = [row[metric] for row in rows]
-    low = [row.get(f"{metric}_min", row[metric]) for row in rows]
-    high = [row.get(f"{metric}_max", row[metric]) for row in rows]
+    low, high = zip(*(seed_range(row, metric) for row in rows))
     figure, axes = plt.subplots(figsize=(7, 4))
     axes.fill_between([0, max(minutes)], low[0], high[0], color="grey", alpha=0.25,
                       label="start (no pretraining): seed range")
