@@ -35,6 +35,7 @@
     seeds = [1, 2, 3]                         #   at `lr`
     epochs = 1
     lr = 1e-4
+    max-grad-norm = 0                         #   clipping (0: none; default: the task family's)
 
 Each phase's keys become the `PretrainOptions` that bert-pretrain would run with, and the fine-tuning keys the
 `FinetuneOptions` of each task, checked as those commands check them: a misspelt key or a bad value fails
@@ -77,7 +78,7 @@ PRETRAIN_FLAGS_OF_THE_JOB = {
     "probe": "set it in [probe] as task", "probe-every": "set it in [probe] as every",
     "probe-examples": "set it in [probe] as examples", "probe-data": "a probe reads [data] glue-dir",
     "probe-seeds": "set it in [probe] as seeds", "probe-epochs": "set it in [probe] as epochs",
-    "probe-lr": "set it in [probe] as lr",
+    "probe-lr": "set it in [probe] as lr", "probe-max-grad-norm": "set it in [probe] as max-grad-norm",
     "precision": PRECISION, "bf16": PRECISION, "no-bf16": PRECISION,
 }
 
@@ -360,7 +361,7 @@ def build_options(options: type, values: dict, where: str):
 def probe_flags(probe: dict, where: str) -> tuple[list[str], dict]:
     """[probe] as bert-pretrain's --probe flags and options (checked with each phase's); an empty table: no
     probe."""
-    check_keys(probe, {"task", "every", "examples", "seeds", "epochs", "lr"}, where)
+    check_keys(probe, {"task", "every", "examples", "seeds", "epochs", "lr", "max-grad-norm"}, where)
     if not probe:
         return [], {}
     task = value(probe, "task", str, where)
@@ -381,6 +382,9 @@ def probe_flags(probe: dict, where: str) -> tuple[list[str], dict]:
     if "lr" in probe:
         values["probe_lr"] = value(probe, "lr", (int, float), where)
         flags += ["--probe-lr", flag_value(values["probe_lr"])]
+    if "max-grad-norm" in probe:
+        values["probe_max_grad_norm"] = value(probe, "max-grad-norm", (int, float), where)
+        flags += ["--probe-max-grad-norm", flag_value(values["probe_max_grad_norm"])]
     if "seeds" in probe:
         values["probe_seeds"] = seed_list(probe, where)
         flags += ["--probe-seeds", ",".join(map(str, values["probe_seeds"]))]

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--nsp-negatives", choices=NSP_NEGATIVES, default="other-document",
                       help="what a 'not next' pair is: a stretch of another document (BERT), A's continuation "
                            "put before A (swapped: ALBERT's sentence-order prediction), or half of each (both)")
+    data.add_argument("--pack-documents", action="store_true",
+                      help="with --no-nsp, let an example run on into the next document (RoBERTa's "
+                           "full-sentences): for a corpus of short documents, e.g. one sentence each (default: "
+                           "an example stays inside its document)")
     data.add_argument("--eval-fraction", type=float, default=0.01,
                       help="fraction of the corpus held out for evaluation (whole documents, drawn at random)")
     data.add_argument("--eval-examples", type=int, default=1024,
@@ -122,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--probe-epochs", type=int, default=1, help="epochs of each probe (default: %(default)s)")
     probe.add_argument("--probe-lr", type=float, default=1e-4,
                        help="peak learning rate of each probe (default: %(default)s)")
+    probe.add_argument("--probe-max-grad-norm", type=float, metavar="NORM",
+                       help="gradient clipping of each probe, 0: none (default: the task family's, as "
+                            "bert-finetune's --max-grad-norm)")
     probe.add_argument("--probe-seeds", default="1", metavar="SEEDS",
                        help="comma-separated seeds, one fine-tune each at every probe; the median is logged as "
                             "probe_<metric>, the range as probe_<metric>_min and _max (default: %(default)s)")

@@ -180,16 +180,22 @@ def _target_length(max_tokens: int, short_seq_prob: float, rng: random.Random) -
     return rng.randint(2, max_tokens) if rng.random() < short_seq_prob else max_tokens
 
 
-def segment_examples(documents: Documents, max_seq_length: int) -> np.ndarray:
+def segment_examples(documents: Documents, max_seq_length: int, across_documents: bool = False) -> np.ndarray:
     """Single-segment examples without NSP (RoBERTa's "doc-sentences") -> (n, 5) with an empty B.
 
     Each segment is as many whole consecutive sentences of one document as fit in max_seq_length - 2
-    tokens (sentences are already cut to at most that).
+    tokens (sentences are already cut to at most that). With `across_documents` (RoBERTa's "full-sentences"),
+    a segment runs on into the next document where the two lie end to end in the corpus (not across a
+    held-out one): a corpus of one-sentence documents then fills its examples instead of padding them.
     """
     max_tokens = max_seq_length - 2  # room for [CLS] and [SEP]
     starts = documents.sentence_starts
+    firsts, lasts = documents.first, documents.last
+    if across_documents and len(firsts):  # each run of adjacent documents becomes one
+        breaks = np.flatnonzero(lasts[:-1] != firsts[1:]) + 1  # where a run starts, after the first
+        firsts, lasts = firsts[np.r_[0, breaks]], lasts[np.r_[breaks - 1, len(lasts) - 1]]
     rows = []
-    for first, last in zip(documents.first.tolist(), documents.last.tolist()):
+    for first, last in zip(firsts.tolist(), lasts.tolist()):
         segment_start = first
         for i in range(first + 1, last + 1):
             if i == last or starts[i + 1] - starts[segment_start] > max_tokens:
@@ -201,8 +207,10 @@ def segment_examples(documents: Documents, max_seq_length: int) -> np.ndarray:
 
 def build_examples(sentence_starts: np.ndarray, document_starts: np.ndarray, *, max_seq_length: int,
                    short_seq_prob: float, nsp: bool, held_out_fraction: float, seed: int,
-                   nsp_negatives: str = "other-document") -> tuple[np.ndarray, np.ndarray]:
-    """(training examples, held-out examples), each (n, 5), from a tokenised corpus.
+                   nsp_negatives: str = "other-document",
+                   pack_documents: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(training examples, held-out examples), each (n, 5), from a tokenised corpus; without NSP,
+    `pack_documents` lets a segment run on across documents (segment_examples).
 
     Held-out NSP examples draw their random B from the held-out slice when it has two documents or more,
     else from the training documents (a slice inside one long book still gets negatives).
@@ -214,7 +222,8 @@ def build_examples(sentence_starts: np.ndarray, document_starts: np.ndarray, *, 
     max_sentence = (max_seq_length - 3) // 2 if nsp else max_seq_length - 2
     train, held_out = split_held_out(sentence_starts, document_starts, held_out_fraction, max_sentence, seed)
     if not nsp:
-        return segment_examples(train, max_seq_length), segment_examples(held_out, max_seq_length)
+        return (segment_examples(train, max_seq_length, pack_documents),
+                segment_examples(held_out, max_seq_length, pack_documents))
     if len(train) < 2:
         raise InputError("after holding out the evaluation slice, the training part is a single document; "
                          "next-sentence prediction needs two: lower --eval-fraction, add documents, or use --no-nsp")

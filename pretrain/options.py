@@ -45,6 +45,7 @@ class PretrainOptions:
     whole_word_mask: bool = False
     nsp: bool = True
     nsp_negatives: str = "other-document"  # or "swapped" (ALBERT's sentence order) or "both"; see examples.py
+    pack_documents: bool = False  # without NSP, a segment may run on into the next document (examples.py)
     precision: str = "auto"  # auto, fp32, bf16 or fp16: see training/precision.py
     compile: bool = False
     device: str | None = None  # None: CUDA if available
@@ -70,6 +71,7 @@ class PretrainOptions:
     probe_seeds: list[int] = field(default_factory=lambda: [1])  # one fine-tune each; the median is logged
     probe_epochs: int = 1  # epochs of each probe's fine-tune
     probe_lr: float = 1e-4  # its peak learning rate
+    probe_max_grad_norm: float | None = None  # its gradient clipping (0: none); None: the task family's
 
     def __post_init__(self) -> None:
         self.corpus = [self.corpus] if isinstance(self.corpus, (str, Path)) else list(self.corpus)
@@ -122,8 +124,13 @@ class PretrainOptions:
         if not self.nsp and self.nsp_negatives != "other-document":
             raise InputError("--nsp-negatives chooses the negative sentence pairs of NSP; it has no effect with "
                              "--no-nsp")
+        if self.nsp and self.pack_documents:
+            raise InputError("--pack-documents packs single segments across documents, which needs --no-nsp (a "
+                             "sentence pair across two documents would be labelled 'next')")
         if not self.probe_lr > 0:
             raise InputError(f"--probe-lr must be positive, got {self.probe_lr}")
+        if self.probe_max_grad_norm is not None and not self.probe_max_grad_norm >= 0:
+            raise InputError(f"--probe-max-grad-norm must be 0 (no clipping) or more, got {self.probe_max_grad_norm}")
         if self.probe is None and self.probe_data is not None:
             raise InputError("--probe-data is the probe's data: name its task with --probe")
         check_report_to(self.report_to)
@@ -134,6 +141,8 @@ class PretrainOptions:
                     "nsp": self.nsp, "eval_fraction": self.eval_fraction}
         if self.nsp_negatives != "other-document":  # only when set: caches and runs made before it stay valid
             settings["nsp_negatives"] = self.nsp_negatives
+        if self.pack_documents:
+            settings["pack_documents"] = True
         return settings
 
     def data_settings(self) -> dict:

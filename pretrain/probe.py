@@ -5,12 +5,12 @@
 The masked-LM curve says how well the model fills in words, not whether that helps a task: CoLA moved with
 the MLM loss in this project's runs, MRPC did not. At the start (the weights before any step: for a run from
 random weights, the no-pretraining score), every --probe-every of training and at the end, the model is saved
-and fine-tuned (finetune/, the same code as bert-finetune) for --probe-epochs (1) at --probe-lr (1e-4) on
---probe-examples training examples
-of a GLUE task (sst2, cola, mrpc, ...), once per --probe-seeds seed, then scored on the task's dev set; the dev
-figures go into metrics.jsonl as probe_<metric> (probe_accuracy for SST-2: the median over the seeds, with
-probe_<metric>_min and probe_<metric>_max beside it for several seeds) and are drawn against the same clock as
-the MLM curve.
+and fine-tuned (finetune/, the same code as bert-finetune) for --probe-epochs (1) at --probe-lr (1e-4), clipping
+gradients at --probe-max-grad-norm (by default the task family's, as bert-finetune), on --probe-examples training
+examples of a GLUE task (sst2, cola, mrpc, ...), once per --probe-seeds seed, then scored on the task's dev set;
+the dev figures go into metrics.jsonl as probe_<metric> (probe_accuracy for SST-2: the median over the seeds,
+with probe_<metric>_min and probe_<metric>_max beside it for several seeds) and are drawn against the same clock
+as the MLM curve.
 
 A probe changes nothing in the pretraining it watches: it runs off the clock (neither the time budget nor the
 LR schedule counts it), and the random-number streams of torch, numpy and Python are put back as they were
@@ -37,14 +37,15 @@ class Probe:
     """One GLUE task and its training subset, fine-tuned anew (finetune.finetune, quietly) at every call."""
 
     def __init__(self, task: str, data_dir: Path | None, examples: int, tokenizer: WordPieceTokenizer,
-                 ctx: DistributedContext, seeds: list[int] = (1,), epochs: int = 1, lr: float = 1e-4):
+                 ctx: DistributedContext, seeds: list[int] = (1,), epochs: int = 1, lr: float = 1e-4,
+                 max_grad_norm: float | None = None):
         if ctx.world_size > 1:
             raise InputError("--probe fine-tunes in one process; run the pretraining without torchrun, or "
                              "without --probe")
         self.task = get_task(task)
         load_task_data(self.task, data_dir)  # a missing folder or file fails before the pretraining starts
         self.data_dir, self.examples, self.seeds = data_dir, examples, list(seeds)
-        self.epochs, self.lr = epochs, lr
+        self.epochs, self.lr, self.max_grad_norm = epochs, lr, max_grad_norm
         self.tokenizer, self.ctx = tokenizer, ctx
 
     def metric_names(self) -> list[str]:
@@ -72,6 +73,7 @@ class Probe:
                 result = finetune(FinetuneOptions(
                     task=self.task.name, model=checkpoint, output=Path(scratch) / "probe", data_dir=self.data_dir,
                     max_train_examples=self.examples, epochs=self.epochs, lr=self.lr, batch_size=32, seeds=self.seeds,
+                    max_grad_norm=self.max_grad_norm,
                     max_seq_length=min(Recipe.max_seq_length, model.config.max_position_embeddings),
                     precision=precision, device=self.ctx.device.type, progress=False))
         except RunInterrupted as stopped:  # Ctrl-C / SIGTERM stopped the probe: pass it on to the pretraining

@@ -86,7 +86,7 @@ def run(opts: PretrainOptions) -> int:
         config = prepare_model_config(opts, tokenizer)
         batches = prepare_batches(opts, tokenizer, ctx, pad_to=opts.max_seq_length if opts.compile else None)
         probe = Probe(opts.probe, opts.probe_data, opts.probe_examples, tokenizer, ctx, opts.probe_seeds,
-                      opts.probe_epochs, opts.probe_lr) if opts.probe else None
+                      opts.probe_epochs, opts.probe_lr, opts.probe_max_grad_norm) if opts.probe else None
         return PretrainingJob(opts, ctx, config, batches, probe).run()
 
 
@@ -211,7 +211,7 @@ def build_example_tables(corpus: TokenizedCorpus, opts: PretrainOptions) -> dict
     train, held_out = build_examples(corpus.sentence_starts, corpus.document_starts,
                                      max_seq_length=opts.max_seq_length, short_seq_prob=opts.short_seq_prob,
                                      nsp=opts.nsp, held_out_fraction=opts.eval_fraction, seed=opts.seed,
-                                     nsp_negatives=opts.nsp_negatives)
+                                     nsp_negatives=opts.nsp_negatives, pack_documents=opts.pack_documents)
     return {"train": train, "held_out": held_out}
 
 

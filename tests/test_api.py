@@ -126,6 +126,8 @@ def test_options_are_checked_when_built_with_the_flags_messages():
         PretrainOptions(corpus="c", output="o", max_steps=0)
     with pytest.raises(InputError, match="give one of --max-steps and --time-budget"):
         PretrainOptions(corpus="c", output="o")
+    with pytest.raises(InputError, match="--pack-documents .* needs --no-nsp"):
+        PretrainOptions(corpus="c", output="o", max_steps=1, pack_documents=True)
     with pytest.raises(InputError, match="--question and --context go together"):
         PredictOptions(model="m", question="Who?")
     options = FinetuneOptions(model="m", output="o", task="squad", seeds=3, text_columns=None)

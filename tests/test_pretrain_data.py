@@ -273,6 +273,24 @@ def test_single_document_needs_no_nsp():
     assert np.array_equal(train[1:, A_START], train[:-1, A_END])  # segments tile the document
 
 
+
+def test_packing_documents_fills_examples_without_crossing_a_held_out_document():
+    """One-sentence documents of 10 tokens each: one example per sentence without packing; with it, six
+    sentences (60 of the 62 tokens) in most examples, and no example spans the tokens of a held-out document."""
+    sentence_starts = np.arange(0, 1001, 10, dtype=np.int64)  # 100 sentences
+    document_starts = np.arange(101, dtype=np.int64)  # each its own document
+    settings = dict(max_seq_length=64, short_seq_prob=0.1, nsp=False, held_out_fraction=0.1, seed=0)
+    plain, _ = build_examples(sentence_starts, document_starts, **settings)
+    train, held_out = build_examples(sentence_starts, document_starts, pack_documents=True, **settings)
+    assert len(plain) == 90 and (plain[:, A_END] - plain[:, A_START] == 10).all()
+    lengths = train[:, A_END] - train[:, A_START]
+    assert lengths.sum() == 900 and lengths.max() == 60 and len(train) < len(plain) / 3
+    held_tokens = {t for row in held_out for t in range(row[A_START], row[A_END])}
+    assert len(held_tokens) == 100
+    assert not any(held_tokens & set(range(row[A_START], row[A_END])) for row in train)
+    assert (train[:, B_START] == train[:, B_END]).all()
+
+
 # ----------------------------------------------------------------------------------------------- masking
 
 SPECIAL = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4}

@@ -47,6 +47,8 @@ def test_probes_are_logged_and_change_nothing_in_the_pretraining(runs):
     assert probes[0]["step"] == 0 and probes[0]["elapsed_s"] == 0  # the weights before any step
     assert probes and probes[-1]["step"] == 30  # one at the end, besides those every 0.5 s
     assert all(-1 <= line["probe_mcc"] <= 1 and "elapsed_s" in line for line in probes)
+    # the probe at step 0 is off the clock too: training time starts at 0 after it
+    assert all(line["elapsed_s"] >= 0 for line in metrics(runs["probed"]) if "elapsed_s" in line)
     assert training_lines(runs["probed"]) == training_lines(runs["plain"])
     plain, probed = weights(runs["plain"]), weights(runs["probed"])
     for name in plain:
@@ -76,9 +78,26 @@ def test_sst2_probes_with_several_seeds_log_the_median_and_the_range(runs):
     (["--probe-every", "soon"], "--probe-every: bad duration"),
     (["--probe", "sst2", "--probe-seeds", "1,1"], "--probe-seeds '1,1': give at least one seed, each once"),
     (["--probe", "sst2", "--probe-epochs", "0"], "--probe-epochs must be a positive integer, got 0"),
+    (["--probe", "sst2", "--probe-max-grad-norm", "-1"], "--probe-max-grad-norm must be 0 (no clipping) or more"),
 ])
 def test_bad_probe_flags_are_one_line_errors(tmp_path, capsys, flags, complaint):
     assert main(["--corpus", "c", "--output", str(tmp_path / "o"), "--max-steps", "1", *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {complaint}") and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flags, clipping", [([], 1.0), (["--probe-max-grad-norm", "0"], 0.0)])
+def test_the_probe_clips_as_the_task_family_does_unless_told(tmp_path, monkeypatch, flags, clipping):
+    """The fine-tune each probe runs gets --probe-max-grad-norm; without it, sentence tasks' 1.0."""
+    import pretrain.probe
+    seen = []
+    real_finetune = pretrain.probe.finetune
+    monkeypatch.setattr(pretrain.probe, "finetune", lambda opts: seen.append(opts.max_grad_norm) or real_finetune(opts))
+    corpus = write_story_corpus(tmp_path / "stories.txt")
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    assert main(cli_args(corpus, tmp_path / "o", tmp_path / "cache", config, "--max-steps", "2", "--eval-every", "0",
+                         "--vocab-size", "180", "--probe", "sst2", "--probe-data", str(GLUE_FIXTURES),
+                         "--probe-examples", "8", *flags)) == 0
+    assert seen == [clipping, clipping]  # the start and the end

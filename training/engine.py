@@ -171,8 +171,10 @@ class Engine:
 
     def run(self) -> int:
         """Train until the job says it is finished; returns 0, or 128 + signal when stopped by one."""
-        started = time.perf_counter()
-        clock = lambda: self.elapsed_before + time.perf_counter() - started - self.paused  # noqa: E731
+        # time off the clock before the loop (a probe of the weights before any step) is not paused training
+        started, paused_before = time.perf_counter(), self.paused
+        clock = lambda: (self.elapsed_before + time.perf_counter() - started  # noqa: E731
+                         - (self.paused - paused_before))
         done = self.job.finished(self.state.step, self.elapsed)
         with StopSignal() as stop:
             while not done:
