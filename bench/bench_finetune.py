@@ -29,11 +29,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
-                      choose_precision, device_name, set_seed)
+from training import (Precision, add_precision_flag, build_lr_schedule, choose_precision,  # noqa: E402
+                      device_name, set_seed)
 from finetune import finetune  # noqa: E402
-from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
-from finetune.cli import subsample  # noqa: E402
+from hf_baseline import (add_recipe_flags, build_hf_optimizer, checkpoint_dir, recipe_options,  # noqa: E402
+                         train_hf_epoch)
+from finetune.data import subsample  # noqa: E402
 from finetune.sentence.metrics import compute_metrics  # noqa: E402
 from finetune.sentence.tasks import get_task, load_task_data  # noqa: E402
 
@@ -54,6 +55,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-seq-length", type=int, default=128)
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
+    add_recipe_flags(p, "cola")
     add_precision_flag(p)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
@@ -68,9 +70,11 @@ def run_ours(args, task_name: str, model_dir: Path, precision: Precision) -> dic
     output = args.output / task_name / "ours"
     result = finetune(task=task_name, model=model_dir, output=output, data_dir=args.data_dir, seeds=args.seeds,
                       epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
-                      warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, precision=precision.name,
-                      device=args.device, overwrite=True, max_train_examples=args.max_train_examples)
-    return {"metrics": result.median, "epoch_seconds": result.summary["epoch_seconds"]}
+                      warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, **recipe_options(args),
+                      precision=precision.name, device=args.device, overwrite=True,
+                      max_train_examples=args.max_train_examples)
+    return {"metrics": result.median, "seeds": result.summary["seeds"],
+            "epoch_seconds": result.summary["epoch_seconds"]}
 
 
 # ------------------------------------------------------------------ transformers
@@ -114,20 +118,21 @@ def run_hf(args, task_name: str, model_dir: Path, precision: Precision, fixed_pa
         loader = torch.utils.data.DataLoader(train, batch_size=args.batch_size, shuffle=True, collate_fn=collate,
                                              generator=torch.Generator().manual_seed(seed))
         total_steps = len(loader) * args.epochs
-        optimizer = build_optimizer(model, args.lr, args.weight_decay)
+        optimizer = build_hf_optimizer(model, args)
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(args.epochs):
             epoch_seconds.append(train_hf_epoch(model, loader, optimizer, scheduler, precision,
-                                                f"{name} {task_name} seed {seed} epoch {epoch + 1}"))
+                                                f"{name} {task_name} seed {seed} epoch {epoch + 1}",
+                                                args.max_grad_norm))
             metrics = evaluate_hf(model, dev, collate, task, precision, args.device)
             print(f"{name} {task_name} seed {seed} epoch {epoch + 1}: {metrics} ({epoch_seconds[-1]:.1f}s)",
                   flush=True)
             if best is None or metrics[task.main_metric] > best[task.main_metric]:
                 best = metrics
-        per_seed.append(best)
-    return {"metrics": {k: statistics.median(m[k] for m in per_seed) for k in per_seed[0]},
-            "epoch_seconds": statistics.mean(epoch_seconds)}
+        per_seed.append({"seed": seed, **best})
+    return {"metrics": {k: statistics.median(m[k] for m in per_seed) for k in per_seed[0] if k != "seed"},
+            "seeds": per_seed, "epoch_seconds": statistics.mean(epoch_seconds)}
 
 
 @torch.no_grad()

@@ -34,13 +34,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from training import (Precision, add_precision_flag, build_lr_schedule, build_optimizer,  # noqa: E402
-                      choose_precision, device_name, set_seed)
+from training import (Precision, add_precision_flag, build_lr_schedule, choose_precision,  # noqa: E402
+                      device_name, set_seed)
 from finetune import finetune  # noqa: E402
 from finetune.checkpoint import load_tokenizer  # noqa: E402
-from finetune.data import BATCHINGS, epoch_batches  # noqa: E402
-from finetune.options import FinetuneOptions  # noqa: E402
-from hf_baseline import checkpoint_dir, train_hf_epoch  # noqa: E402
+from finetune.data import epoch_batches  # noqa: E402
+from hf_baseline import (add_recipe_flags, build_hf_optimizer, checkpoint_dir, recipe_options,  # noqa: E402
+                         train_hf_epoch)
 from finetune.qa.decoding import Decoding, answer_all, best_text  # noqa: E402
 from finetune.qa.family import QuestionAnswering  # noqa: E402
 from finetune.qa.metrics import squad_scores  # noqa: E402
@@ -71,12 +71,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-query-length", type=int, default=64)
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
-    defaults = FinetuneOptions(model="m", output="o", task="squad")  # bert-finetune --task squad's recipe
-    p.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm, help="0: no clipping")
-    p.add_argument("--adam-epsilon", type=float, default=defaults.adam_epsilon)
-    p.add_argument("--adam-beta2", type=float, default=defaults.adam_beta2)
-    p.add_argument("--batching", choices=list(BATCHINGS), default=defaults.batching,
-                   help="ours' and hf-same-batches' batches (hf-run-qa always shuffles at random)")
+    add_recipe_flags(p, "squad")  # hf-same-batches takes --batching too; hf-run-qa always shuffles at random
     add_precision_flag(p)
     p.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run")
     args = p.parse_args()
@@ -96,8 +91,7 @@ def run_ours(args, model_dir: Path, precision: Precision) -> dict:
                        seeds=args.seeds, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        eval_batch_size=args.eval_batch_size, max_seq_length=args.max_seq_length,
                        doc_stride=args.doc_stride, max_query_length=args.max_query_length,
-                       warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
-                       adam_epsilon=args.adam_epsilon, adam_beta2=args.adam_beta2, batching=args.batching,
+                       warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, **recipe_options(args),
                        precision=precision.name, device="cpu", overwrite=True,
                        max_train_examples=args.max_train_examples).summary
     return {"metrics": summary["median"], "seeds": summary["seeds"], "epoch_seconds": summary["epoch_seconds"],
@@ -207,8 +201,7 @@ def train_hf(name: str, args, model_dir: Path, batches, train_windows: int, eval
     for seed in [int(s) for s in args.seeds.split(",")]:
         set_seed(seed)
         model = transformers.BertForQuestionAnswering.from_pretrained(model_dir).train()
-        optimizer = build_optimizer(model, args.lr, args.weight_decay, betas=(0.9, args.adam_beta2),
-                                    eps=args.adam_epsilon)
+        optimizer = build_hf_optimizer(model, args)
         scheduler = build_lr_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
         best = None
         for epoch in range(1, args.epochs + 1):

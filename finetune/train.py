@@ -102,6 +102,7 @@ class TaskFamily(Protocol):
     def build_model(self, source: ModelSource) -> nn.Module: ...
     def train_batch(self, positions: list[int], pad_token_id: int, token_types: bool) -> dict: ...
     def item_counts(self, batch: dict) -> dict[str, float]: ...
+    def train_items(self) -> dict[str, float]: ...  # loss terms weighed per item over the epoch: their items
     def evaluate(self, model: nn.Module, ctx: DistributedContext, precision: Precision) -> tuple[dict, object]: ...
     def save_best(self, model: nn.Module, tokenizer, predictions, out: Path) -> None: ...
     def write_predictions(self, predictions, out: Path) -> None: ...  # the dev prediction files alone
@@ -205,6 +206,10 @@ class FineTuningJob:
 
     def item_counts(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         return self.family.item_counts(batch)
+
+    def step_items(self) -> dict[str, float]:
+        """A term the family weighs per item over the epoch is divided by its mean items per step."""
+        return {name: items / self.steps_per_epoch for name, items in self.family.train_items().items()}
 
     def loss_terms(self, output) -> dict[str, torch.Tensor]:
         return {"loss": output.loss}

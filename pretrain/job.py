@@ -141,6 +141,9 @@ class PretrainingJob:
             counts["nsp_loss"] = float(len(batch["input_ids"]))
         return counts
 
+    def step_items(self) -> dict[str, float]:
+        return {}  # each step's own mean: packed sequences give every step about the same masked tokens
+
     def loss_terms(self, output) -> dict[str, torch.Tensor]:
         terms = {"mlm_loss": output.mlm_loss}
         if output.nsp_loss is not None:

@@ -9,7 +9,9 @@ Every optimizer step is the same here:
      examples for NSP or a sentence classifier, labelled tokens for a tagger);
   2. forward + backward per micro-batch, each loss term weighted by its share of the items of the whole step
      over all processes, so the gradient is exactly the full batch's whatever the split into micro-batches
-     and processes (DDP averages over processes, hence the extra factor of world_size);
+     and processes (DDP averages over processes, hence the extra factor of world_size). A job may instead fix
+     a term's items per step (`step_items`: the mean over an epoch), so that every item weighs the same in
+     every step, a step with few items counting less than one with many;
   3. a non-finite loss stops the run before the update (`TrainingDiverged`), leaving the last good checkpoint;
      fp16's loss scaler may skip a step whose gradients overflowed, which is normal and not a divergence (the
      step's statistics say `skipped`, and pretraining counts them);
@@ -70,6 +72,10 @@ class TrainingJob(Protocol):
 
     def item_counts(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """For each loss term, how many items (tokens, examples) its mean in this micro-batch is taken over."""
+
+    def step_items(self) -> dict[str, float]:
+        """Loss terms whose step mean is taken over this fixed number of items (all processes together) instead
+        of the step's own count; the others are not named."""
 
     def loss_terms(self, output) -> dict[str, torch.Tensor]:
         """The model output's loss terms (scalar means), by the names item_counts uses."""
@@ -213,6 +219,8 @@ class Engine:
         names = sorted(counts[0]) if counts else []
         totals = torch.tensor([sum(c[name] for c in counts) for name in names], dtype=torch.float64)
         totals = ctx.all_reduce_sum(totals.to(ctx.device)).cpu()  # items of the whole step, all processes
+        fixed = job.step_items()
+        divisors = [fixed.get(name, max(totals[j].item(), 1.0)) for j, name in enumerate(names)]
         # per term: the weighted mean (summed over processes below), then nonfinite, stop, clock
         sums = torch.zeros(len(names) + 3, dtype=torch.float64)
         loss_names = set()  # the counts that weight a loss term (the others, e.g. tokens, are only reported)
@@ -222,8 +230,7 @@ class Engine:
                 with self.precision.autocast():
                     terms = job.loss_terms(self.forward(**batch))
                 # each term's share of the step's mean: its mean here x its items here / the step's items
-                shares = {name: terms[name] * (count[name] / max(totals[j].item(), 1.0))
-                          for j, name in enumerate(names) if name in terms}
+                shares = {name: terms[name] * (count[name] / divisors[j]) for j, name in enumerate(names) if name in terms}
                 loss = torch.stack(list(shares.values())).sum() * ctx.world_size  # DDP divides by world_size
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             loss_names.update(shares)

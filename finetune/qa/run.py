@@ -114,6 +114,9 @@ class SquadFineTuning:
     def item_counts(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         return {"loss": float(len(batch["input_ids"]))}  # the loss is a mean over windows
 
+    def train_items(self) -> dict[str, float]:
+        return {}  # a step's mean over its own windows: every batch but the last has batch-size of them
+
     def evaluate(self, model: nn.Module, ctx: DistributedContext,
                  precision: Precision) -> tuple[dict[str, float], dict[str, list[dict]]]:
         """EM and F1 of the best answers; each question's n best answers as nbest_predictions.json records."""

@@ -62,6 +62,9 @@ class SentenceClassification:
     def item_counts(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         return {"loss": float(len(batch["input_ids"]))}  # the loss is a mean over examples
 
+    def train_items(self) -> dict[str, float]:
+        return {}  # a step's mean over its own examples: every batch but the last has batch-size of them
+
     def evaluate(self, model: nn.Module, ctx: DistributedContext,
                  precision: Precision) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         """Metrics on every dev split (MNLI has two), named as in metric_key, and the logits."""
