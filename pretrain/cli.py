@@ -10,7 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-from bert.checkpoint import resolve_checkpoint_dir
 from bert.config import PRESETS
 from tokenizer.corpus import add_corpus_dataset_flags
 from training import REPORT_TO, add_precision_flag
@@ -136,15 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> PretrainOptions:
-    """The options of a run; --init-from becomes the checkpoint directory it names (a local folder, or a Hub id
-    from the cache or downloaded)."""
+    """The options of a run (--init-from as given: the run resolves a Hub id)."""
     values = vars(args).copy()
     values["lowercase"] = not values.pop("cased")
-    if args.init_from is not None:
-        try:
-            values["init_from"] = resolve_checkpoint_dir(args.init_from)
-        except FileNotFoundError as e:
-            raise InputError(f"--init-from {e}") from None
     return PretrainOptions(**values)
 
 

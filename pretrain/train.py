@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bert import BertConfig
+from bert.checkpoint import resolve_checkpoint_dir
 from bert.errors import InputError
 from tokenizer import WordPieceTokenizer
 from tokenizer.corpus import read_sentences, resolve_sources
@@ -77,6 +78,7 @@ def pretrain(options: PretrainOptions | None = None, /, **option_values) -> Pret
 
 def run(opts: PretrainOptions) -> int:
     """Run (or resume) pretraining; returns 0, or 128 + signal when one stopped it."""
+    opts = with_init_from_resolved(opts)
     with DistributedContext.from_env(opts.device) as ctx:
         check_report_to(opts.report_to)
         opts.output.mkdir(parents=True, exist_ok=True)
@@ -88,6 +90,18 @@ def run(opts: PretrainOptions) -> int:
         probe = Probe(opts.probe, opts.probe_data, opts.probe_examples, tokenizer, ctx, opts.probe_seeds,
                       opts.probe_epochs, opts.probe_lr, opts.probe_max_grad_norm) if opts.probe else None
         return PretrainingJob(opts, ctx, config, batches, probe).run()
+
+
+def with_init_from_resolved(opts: PretrainOptions) -> PretrainOptions:
+    """--init-from as the checkpoint directory it names: a local folder, or a Hub id from the cache or
+    downloaded. Options name it as given (a recipe checks a phase's options before the phase it starts from
+    has run); the run needs the folder."""
+    if opts.init_from is None or opts.init_from.is_dir():
+        return opts
+    try:
+        return replace(opts, init_from=resolve_checkpoint_dir(opts.init_from))
+    except FileNotFoundError as e:
+        raise InputError(f"--init-from {e}") from None
 
 
 def prepare_run_directory(opts: PretrainOptions, ctx: DistributedContext) -> None:

@@ -72,6 +72,6 @@ def test_fixed_items_per_step_make_the_step_a_sum_over_them(tmp_path):
 def test_the_token_family_weighs_every_labelled_piece_of_the_epoch_alike():
     labels = [[IGNORE_INDEX, 3, IGNORE_INDEX, 0, IGNORE_INDEX], [IGNORE_INDEX, 1, IGNORE_INDEX]]
     data = SimpleNamespace(train=SimpleNamespace(labels=labels, inputs=None, lengths=[5, 3]))
-    family = TokenClassification.__new__(TokenClassification)
-    family.data = data
+    task = SimpleNamespace(name="ner", main_metric="f1")
+    family = TokenClassification(task, data, eval_batch_size=8, pad_token_id=0)
     assert family.train_items() == {"loss": 3.0}

@@ -110,3 +110,34 @@ def test_eval_only_bad_uses_are_one_line(runs, tmp_path, capsys):
         assert cli.main(["--eval-only", *args, *flags]) == 2
         assert capsys.readouterr().err.strip() == message
     assert snapshot(run) == before and not (tmp_path / "x").exists()
+
+
+def test_eval_only_reads_a_tagger_by_its_own_label_order(runs, tmp_path, capsys):
+    """A tagger fine-tuned elsewhere may number the same tags otherwise (HF NER checkpoints do): the same
+    model with its head's rows and id2label permuted together scores exactly as before; a tagger of other
+    entity types is refused."""
+    from safetensors.torch import load_file, save_file
+
+    run, flags = runs["conll2003"]
+    permuted = tmp_path / "permuted"
+    shutil.copytree(run / "seed-3" / "model", permuted)
+    config = json.loads((permuted / "config.json").read_text())
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    order = [0, *range(len(labels) - 1, 0, -1)]  # "O" first, the other rows reversed
+    weights = load_file(permuted / "model.safetensors")
+    for name in ("classifier.weight", "classifier.bias"):
+        weights[name] = weights[name][order].contiguous()
+    save_file(weights, permuted / "model.safetensors", metadata={"format": "pt"})
+    config["id2label"] = {str(i): labels[j] for i, j in enumerate(order)}
+    config["label2id"] = {label: i for i, label in config["id2label"].items()}
+    (permuted / "config.json").write_text(json.dumps(config))
+    output = tmp_path / "scored"
+    assert cli.main(["--eval-only", "--model", str(permuted), "--output", str(output), *flags]) == 0
+    assert summary(output)["median"] == summary(run)["median"]
+    assert (output / "dev_predictions.conll").read_text() == (run / "seed-3" / "dev_predictions.conll").read_text()
+
+    config["id2label"] = {**config["id2label"], "1": "B-DATE"}
+    config["label2id"] = {label: int(i) for i, label in config["id2label"].items()}
+    (permuted / "config.json").write_text(json.dumps(config))
+    assert cli.main(["--eval-only", "--model", str(permuted), "--output", str(tmp_path / "other"), *flags]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: the model's labels (O, B-DATE, ")

@@ -17,7 +17,8 @@ from safetensors.torch import load_file
 from bert import BertConfig, BertForPreTraining, BertForSequenceClassification
 from finetune import cli, predict_cli
 from finetune.checkpoint import resolve_model
-from pretrain import cli as pretrain_cli
+from pretrain import PretrainOptions, cli as pretrain_cli
+from pretrain.train import with_init_from_resolved
 
 REPO = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -109,9 +110,14 @@ def test_predict_with_a_cached_hub_classifier(classifier, capsys):
 
 
 def test_pretrain_init_from_a_cached_hub_model(pretrained, tmp_path):
+    """The command line and pretrain() alike: the run resolves the id (options keep it as given)."""
     args = pretrain_cli.parse_args(["--corpus", str(tmp_path), "--output", str(tmp_path / "out"), "--max-steps", "1",
                                     "--init-from", "testorg/tiny-bert"])
-    assert pretrain_cli.options_from_args(args).init_from == pretrained
+    options = pretrain_cli.options_from_args(args)
+    assert str(options.init_from) == "testorg/tiny-bert"
+    assert with_init_from_resolved(options).init_from == pretrained
+    api = PretrainOptions(corpus=tmp_path, output=tmp_path / "out", init_from="testorg/tiny-bert", max_steps=1)
+    assert with_init_from_resolved(api).init_from == pretrained
 
 
 def test_a_local_folder_wins_then_a_preset_then_the_hub(pretrained, tmp_path, monkeypatch):

@@ -132,8 +132,8 @@ def test_transformers_gives_bert_predicts_probabilities(csv_run, tmp_path, capsy
     for row, answer in zip(ours, pipe(texts)):
         assert {a["label"]: a["score"] for a in answer} == pytest.approx(row["probabilities"], abs=1e-5)
     capsys.readouterr()
-    assert predict_cli.main(["--model", str(csv_run), texts[0]]) == 0
-    first = capsys.readouterr().out.splitlines()[0]
+    assert predict_cli.main(["--model", str(csv_run), texts[0], "--precision", "fp32"]) == 0  # as above: on a
+    first = capsys.readouterr().out.splitlines()[0]  # CPU with native bf16, auto would pick bf16 here
     expected = ", ".join(f"{name} ({ours[0]['probabilities'][name]:.4f})" for name in ours[0]["labels"])
     assert first == (expected or "no label over the threshold")
 
@@ -174,3 +174,18 @@ def test_multi_label_is_for_your_own_files(vocab, tmp_path, capsys):
                      str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == ("error: --multi-label describes your own files; --task cola has "
                                                "columns of its own (leave --task out to fine-tune on your files)")
+
+
+def test_bert_predicts_tsv_joins_labels_with_the_runs_separator(csv_run, tmp_path):
+    texts = ["the big election and a goal", "robot chip news vote match"]
+    (tmp_path / "texts.tsv").write_text("".join(t + "\n" for t in texts))
+    for suffix in ("tsv", "jsonl"):
+        assert predict_cli.main(["--model", str(csv_run), "--input", str(tmp_path / "texts.tsv"), "--output",
+                                 str(tmp_path / f"out.{suffix}"), "--precision", "fp32"]) == 0
+    as_json = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "out.tsv").read_text().splitlines()
+    assert lines[0] == "text\tlabels\tprobabilities"
+    assert any(len(row["labels"]) > 1 for row in as_json)  # a row whose labels are joined
+    for line, row in zip(lines[1:], as_json):
+        assert line.split("\t")[1:] == ["|".join(row["labels"]),
+                                        "|".join(f"{row['probabilities'][n]:.4f}" for n in row["labels"])]

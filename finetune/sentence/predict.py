@@ -23,7 +23,7 @@ from pathlib import Path
 from finetune.data import EncodedSplit
 from finetune.sentence.evaluate import predict_logits
 from finetune.sentence.file_task import parse_text_columns
-from finetune.run_summary import DEFAULT_THRESHOLD, fine_tuned_length, fine_tuned_threshold
+from finetune.run_summary import DEFAULT_THRESHOLD, fine_tuned_length, fine_tuned_threshold, recorded_value
 from finetune.table_files import read_table, read_utf8
 from tokenizer.text_files import check_unicode
 from training import DistributedContext, Precision
@@ -134,7 +134,9 @@ def format_single(prediction: Prediction) -> str:
     return "\n".join(lines)
 
 
-def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
+def format_file(predictions: list[Prediction], as_jsonl: bool, label_separator: str = ",") -> str:
+    """The predictions as JSON lines, or as TSV rows under a header; a multi-label cell joins its labels (and
+    their probabilities) with `label_separator`, the run's, which no label holds."""
     if as_jsonl:
         return "".join(json.dumps({k: v for k, v in vars(p).items() if v is not None}) + "\n" for p in predictions)
     has_pair = any(p.pair is not None for p in predictions)
@@ -144,7 +146,8 @@ def format_file(predictions: list[Prediction], as_jsonl: bool) -> str:
         rows = ["\t".join(header)]
         for p in predictions:
             row = [p.text] + ([p.pair or ""] if has_pair else []) + [
-                ",".join(p.labels), ",".join(f"{p.probabilities[name]:.4f}" for name in p.labels)]
+                label_separator.join(p.labels),
+                label_separator.join(f"{p.probabilities[name]:.4f}" for name in p.labels)]
             rows.append("\t".join(" ".join(cell.split()) for cell in row))
         return "\n".join(rows) + "\n"
     header = ["text"] + (["pair"] if has_pair else []) + (["score"] if is_regression else ["label", "probability"])
@@ -183,15 +186,18 @@ class TextPredictor:
 
 class TextClassifier(TextPredictor):
     """A fine-tuned sentence(-pair) classifier (or regressor) as a callable; see the module docstring. A
-    multi-label classifier predicts the labels over `threshold`: its run's (summary.json), 0.5 without one."""
+    multi-label classifier predicts the labels over `threshold`: its run's (summary.json), 0.5 without one;
+    bert-predict's TSV joins them with the run's --label-separator ("," without one)."""
 
     threshold = DEFAULT_THRESHOLD
+    label_separator = ","
 
     @classmethod
     def for_model(cls, model_dir: Path, model, tokenizer, max_seq_length: int | None, batch_size: int,
                   precision: Precision, ctx: DistributedContext):
         predictor = super().for_model(model_dir, model, tokenizer, max_seq_length, batch_size, precision, ctx)
         predictor.threshold = fine_tuned_threshold(model_dir)
+        predictor.label_separator = recorded_value(model_dir, "multi_label", "label_separator") or ","
         return predictor
 
     def __call__(self, inputs: str | tuple[str, str] | list) -> Prediction | list[Prediction]:
@@ -211,7 +217,9 @@ class TextClassifier(TextPredictor):
         return self.text_examples(options)
 
     def format(self, examples: list, predictions: list[Prediction], from_file: bool, as_jsonl: bool) -> str:
-        return format_file(predictions, as_jsonl) if from_file else format_single(predictions[0]) + "\n"
+        if from_file:
+            return format_file(predictions, as_jsonl, self.label_separator)
+        return format_single(predictions[0]) + "\n"
 
 
 def text_example(item) -> tuple[str, str | None]:

@@ -35,7 +35,9 @@ class TokenTask:
     user's own files, finetune/token/tagged_files.py, have no folder or Hub copy).
 
     labels: the IOB2 tags in a fixed order, "O" first, then B- and I- of each type: a tag's position is
-    its label id, written to config.json as id2label. This is also the Hub dataset's order.
+    its label id, written to config.json as id2label. This is also the Hub dataset's order. A tagger
+    fine-tuned elsewhere may number the same tags otherwise: `model_order` then holds its id2label's order,
+    which scoring it (--eval-only) must read its outputs by.
     """
 
     name: str
@@ -44,10 +46,12 @@ class TokenTask:
     hub_dataset: str = ""  # a named task's copy on the Hub
     fields: tuple[str, ...] = ("word", "POS", "chunk", "NER")  # the columns of a line; the tag is the last
     main_metric: str = "f1"  # entity-level F1 on dev picks the best epoch
+    model_order: tuple[str, ...] = ()  # a fine-tuned tagger's own order of the labels; () for the fixed one
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return ("O",) + tuple(f"{prefix}-{kind}" for kind in self.entity_types for prefix in ("B", "I"))
+        return self.model_order or ("O",) + tuple(f"{prefix}-{kind}" for kind in self.entity_types
+                                                  for prefix in ("B", "I"))
 
     @property
     def num_labels(self) -> int:

@@ -4,10 +4,12 @@ predictor."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from finetune.checkpoint import ModelSource
 from finetune.data import subsample
 from finetune.family import Family
-from finetune.token.conll import TOKEN_TASKS, get_token_task, load_token_task_data
+from finetune.token.conll import TOKEN_TASKS, TokenTask, get_token_task, load_token_task_data
 from finetune.token.family import TokenClassification, encode_token_task
 from finetune.token.predict import EntityTagger
 from finetune.token.tagged_files import OWN_FILES_TASK, TAG_SCHEMES, load_tagged_files
@@ -47,14 +49,27 @@ def check_options(options) -> None:
 
 
 def load_data(options, model_config):
-    """The task and its sentences (tags in IOB2), and a few words on where they came from."""
+    """The task and its sentences (tags in IOB2), and a few words on where they came from. Scoring a
+    fine-tuned tagger (--eval-only), the task's labels take its config's order (see TokenTask.model_order)."""
+    model_labels = tuple(label for _, label in sorted((model_config.id2label or {}).items()))
     if options.task.lower() == OWN_FILES_TASK:
-        labels = tuple((model_config.id2label or {}).values())
         task, data, scheme = load_tagged_files(options.train_file, options.validation_file, options.test_file,
-                                               options.tag_scheme, labels)
-        return task, data, f" (tags {scheme.upper()}; types {', '.join(task.entity_types)})"
-    task = get_token_task(options.task)
-    return task, load_token_task_data(task, options.data_dir), ""
+                                               options.tag_scheme, model_labels)
+        where = f" (tags {scheme.upper()}; types {', '.join(task.entity_types)})"
+    else:
+        task = get_token_task(options.task)
+        data, where = load_token_task_data(task, options.data_dir), ""
+    if options.eval_only:
+        task = in_model_order(task, model_labels)
+    return task, data, where
+
+
+def in_model_order(task: TokenTask, model_labels: tuple[str, ...]) -> TokenTask:
+    """The task with its labels in the fine-tuned model's order; a model with other labels is refused."""
+    if sorted(model_labels) != sorted(task.labels):
+        raise InputError(f"the model's labels ({', '.join(model_labels) or 'none'}) are not {task.name}'s "
+                         f"({', '.join(task.labels)}): it was not fine-tuned on these entity types")
+    return task if model_labels == task.labels else replace(task, model_order=model_labels)
 
 
 def build_family(options, recipe, source: ModelSource, tokenizer,
