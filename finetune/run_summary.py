@@ -58,12 +58,3 @@ def recorded_value(model: str, *keys: str):
         return value
     except (OSError, ValueError, KeyError, TypeError, InputError):
         return None
-
-
-def fine_tuned_threshold(model_dir: Path) -> float:
-    """The --threshold of the multi-label bert-finetune run that wrote `model_dir`, where its summary.json
-    says; the default otherwise."""
-    try:
-        return float(json.loads(run_summary_file(model_dir).read_text())["multi_label"]["threshold"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_THRESHOLD

@@ -23,7 +23,7 @@ from pathlib import Path
 from finetune.data import EncodedSplit
 from finetune.sentence.evaluate import predict_logits
 from finetune.sentence.file_task import parse_text_columns
-from finetune.run_summary import DEFAULT_THRESHOLD, fine_tuned_length, fine_tuned_threshold, recorded_value
+from finetune.run_summary import DEFAULT_THRESHOLD, fine_tuned_length, recorded_value
 from finetune.table_files import read_table, read_utf8
 from tokenizer.text_files import check_unicode
 from training import DistributedContext, Precision
@@ -196,8 +196,9 @@ class TextClassifier(TextPredictor):
     def for_model(cls, model_dir: Path, model, tokenizer, max_seq_length: int | None, batch_size: int,
                   precision: Precision, ctx: DistributedContext):
         predictor = super().for_model(model_dir, model, tokenizer, max_seq_length, batch_size, precision, ctx)
-        predictor.threshold = fine_tuned_threshold(model_dir)
-        predictor.label_separator = recorded_value(model_dir, "multi_label", "label_separator") or ","
+        recorded = recorded_value(model_dir, "multi_label") or {}  # the multi-label run's --threshold, --label-separator
+        predictor.threshold = float(recorded.get("threshold", DEFAULT_THRESHOLD))
+        predictor.label_separator = recorded.get("label_separator", ",")
         return predictor
 
     def __call__(self, inputs: str | tuple[str, str] | list) -> Prediction | list[Prediction]:
