@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -32,8 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bert import BertForPreTraining  # noqa: E402
+from tokenizer import WordPieceTokenizer  # noqa: E402
 
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 SCALED_EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings")
 
 
@@ -41,9 +40,10 @@ def mixed_model(pretrained: BertForPreTraining, keep: re.Pattern, seed: int) -> 
     """A model of the same config: the parameters named by `keep` from `pretrained`, the rest drawn afresh."""
     torch.manual_seed(seed)
     model = BertForPreTraining(pretrained.config)
-    kept = [name for name in pretrained.state_dict() if keep.search(name)]
+    pretrained_state = pretrained.state_dict()
+    kept = [name for name in pretrained_state if keep.search(name)]
     state = model.state_dict()
-    state.update({name: pretrained.state_dict()[name] for name in kept})
+    state.update({name: pretrained_state[name] for name in kept})
     model.load_state_dict(state)
     return model, kept
 
@@ -70,15 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         keep = re.compile(args.keep)
         pretrained = BertForPreTraining.from_pretrained(args.pretrained)
+        tokenizer = WordPieceTokenizer.from_pretrained(args.pretrained)
     except (re.error, FileNotFoundError) as e:
         p.error(str(e))
     model, kept = mixed_model(pretrained, keep, args.seed)
     if args.embedding_scale != 1.0:
         scale_embeddings(model, args.embedding_scale)
     model.save_pretrained(args.output)
-    for name in TOKENIZER_FILES:
-        if (args.pretrained / name).exists():
-            shutil.copy(args.pretrained / name, args.output / name)
+    tokenizer.save(args.output)
     print(f"{len(kept)} of {len(model.state_dict())} tensors from {args.pretrained}, the rest random (seed "
           f"{args.seed}); embeddings x {args.embedding_scale:g}; written to {args.output}")
     for name in kept:
